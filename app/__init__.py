@@ -1,0 +1,1 @@
+"""Compliance portal for Peru's Code of Conduct against the sexual exploitation of children and adolescents in tourism."""

@@ -1,0 +1,59 @@
+"""Who is asking: the signed-in user, loaded once per request, and the checks views declare."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.auth import service
+from app.auth.models import User
+from app.auth.roles import Permission, has_permission
+from app.db import DbSession
+from app.i18n import set_locale
+
+
+class LoginRequired(Exception):
+    """Answered with a redirect to the sign-in page, coming back here afterwards."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+class Forbidden(Exception):
+    """Signed in, but this role may not do this (answered 403)."""
+
+
+def load_user(request: Request, db: DbSession) -> User | None:
+    user = service.user_for_session(
+        db_session=db, settings=request.app.state.settings, sid=request.state.sid
+    )
+    request.state.user = user
+    if user is not None and request.state.cookie_locale is None:
+        set_locale(user.locale)
+    return user
+
+
+CurrentUser = Annotated[User | None, Depends(load_user)]
+
+
+def require_user(request: Request, user: CurrentUser) -> User:
+    if user is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target if request.method == "GET" else request.url.path)
+    return user
+
+
+SignedInUser = Annotated[User, Depends(require_user)]
+
+
+def require(permission: Permission) -> Callable[[User], User]:
+    """A dependency that lets through only users whose role has `permission`."""
+
+    def check(user: SignedInUser) -> User:
+        if not has_permission(user.role, permission):
+            raise Forbidden()
+        return user
+
+    return check

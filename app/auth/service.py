@@ -1,0 +1,305 @@
+"""Accounts: registering, confirming the e-mail, signing in and out, resetting a password."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+from sqlmodel import Session
+
+from app.auth.models import AccountToken, LoginFailure, User, UserRegion, UserSession
+from app.auth.passwords import hash_password, password_problem, verify_password
+from app.auth.roles import ROLES
+from app.config import Settings
+from app.db import utcnow
+from app.errors import DomainError
+from app.i18n import _
+from app.jurisdiction import current_scheme
+from app.mail import queue_mail
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def get_user_by_email(*, db_session: Session, email: str) -> User | None:
+    return db_session.scalars(select(User).where(User.email == normalize_email(email))).first()
+
+
+def user_regions(*, db_session: Session, user: User) -> list[str]:
+    return list(
+        db_session.scalars(
+            select(UserRegion.region)
+            .where(UserRegion.user_id == user.id)
+            .order_by(UserRegion.region)
+        )
+    )
+
+
+def create_user(
+    *,
+    db_session: Session,
+    email: str,
+    password: str,
+    role: str,
+    regions: Sequence[str] = (),
+    locale: str = "es",
+    confirmed: bool = False,
+) -> User:
+    """Create an account (staff from the CLI or admin pages; operators through register_operator)."""
+    if role not in ROLES:
+        raise DomainError(_("Choose a role"), "role")
+    if role == "reviewer" and not regions:
+        raise DomainError(_("A regional reviewer needs at least one region"), "regions")
+    scheme = current_scheme()
+    for region in regions:
+        if scheme.region(region) is None:
+            raise DomainError(_("Unknown region: %(code)s", code=region), "regions")
+    problem = password_problem(password, email)
+    if problem:
+        raise DomainError(problem, "password")
+    if get_user_by_email(db_session=db_session, email=email):
+        raise DomainError(_("An account with this e-mail address already exists"), "email")
+    user = User(
+        email=normalize_email(email),
+        password_hash=hash_password(password),
+        role=role,
+        locale=locale,
+        email_confirmed_at=utcnow() if confirmed else None,
+    )
+    db_session.add(user)
+    db_session.flush()
+    for region in sorted(set(regions)):
+        db_session.add(UserRegion(user_id=user.id, region=region))
+    db_session.flush()
+    return user
+
+
+def _issue_token(*, db_session: Session, user: User, purpose: str, lifetime: timedelta) -> str:
+    token = secrets.token_urlsafe(32)
+    db_session.add(
+        AccountToken(
+            id=_digest(token), user_id=user.id, purpose=purpose, expires_at=utcnow() + lifetime
+        )
+    )
+    return token
+
+
+def register_operator(
+    *, db_session: Session, settings: Settings, email: str, password: str, locale: str
+) -> None:
+    """Register an operator and send the confirmation link.
+
+    When the address already has an account, the answer is the same (nobody learns which
+    addresses are registered) and the owner gets a mail saying so instead.
+    """
+    existing = get_user_by_email(db_session=db_session, email=email)
+    if existing is not None:
+        queue_mail(
+            db_session=db_session,
+            to=existing.email,
+            template="account_exists",
+            locale=existing.locale,
+            context={"base_url": settings.base_url, "email": existing.email},
+        )
+        return
+    user = create_user(
+        db_session=db_session, email=email, password=password, role="operator", locale=locale
+    )
+    send_confirmation(db_session=db_session, settings=settings, user=user)
+
+
+def send_confirmation(*, db_session: Session, settings: Settings, user: User) -> None:
+    token = _issue_token(
+        db_session=db_session,
+        user=user,
+        purpose="confirm_email",
+        lifetime=timedelta(hours=settings.confirm_token_hours),
+    )
+    queue_mail(
+        db_session=db_session,
+        to=user.email,
+        template="confirm_email",
+        locale=user.locale,
+        context={
+            "link": f"{settings.base_url}/account/confirm/{token}",
+            "hours": settings.confirm_token_hours,
+        },
+    )
+
+
+def _use_token(*, db_session: Session, token: str, purpose: str) -> AccountToken:
+    record = db_session.get(AccountToken, _digest(token))
+    if record is None or record.purpose != purpose:
+        raise DomainError(_("This link is not valid. Check that you copied the whole link."))
+    if record.used_at is not None:
+        raise DomainError(_("This link has already been used. Each link works only once."))
+    if record.expires_at < utcnow():
+        raise DomainError(_("This link has expired. Ask for a new one."))
+    return record
+
+
+def confirm_email(*, db_session: Session, token: str) -> User:
+    record = _use_token(db_session=db_session, token=token, purpose="confirm_email")
+    record.used_at = utcnow()
+    user = db_session.get(User, record.user_id)
+    assert user is not None
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = utcnow()
+    db_session.flush()
+    return user
+
+
+def resend_confirmation(*, db_session: Session, settings: Settings, email: str) -> None:
+    """Send a new confirmation link if the account exists and is not confirmed; say nothing else."""
+    user = get_user_by_email(db_session=db_session, email=email)
+    if user is not None and user.is_active and user.email_confirmed_at is None:
+        send_confirmation(db_session=db_session, settings=settings, user=user)
+
+
+def _failures_since(db_session: Session, key: str, since: object) -> int:
+    return (
+        db_session.scalar(
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(LoginFailure.key == key, LoginFailure.failed_at >= since)
+        )
+        or 0
+    )
+
+
+def authenticate(
+    *, db_session: Session, settings: Settings, email: str, password: str, address: str
+) -> User:
+    """Check e-mail and password, counting failures per account and per address in the database."""
+    window = utcnow() - timedelta(minutes=settings.login_window_minutes)
+    account_key = "account:" + normalize_email(email)[:250]
+    address_key = "address:" + address[:250]
+    if (
+        _failures_since(db_session, account_key, window) >= settings.login_max_failures_per_account
+        or _failures_since(db_session, address_key, window)
+        >= settings.login_max_failures_per_address
+    ):
+        raise DomainError(
+            _(
+                "Too many failed attempts to sign in. Wait %(minutes)s minutes and try again, "
+                "or reset your password.",
+                minutes=settings.login_window_minutes,
+            )
+        )
+    user = get_user_by_email(db_session=db_session, email=email)
+    if not verify_password(user.password_hash if user else None, password) or user is None:
+        db_session.add(LoginFailure(key=account_key))
+        db_session.add(LoginFailure(key=address_key))
+        raise DomainError(_("The e-mail address or the password is not right"))
+    if not user.is_active:
+        raise DomainError(_("This account is disabled. Contact the portal's administrators."))
+    if user.email_confirmed_at is None:
+        raise DomainError(
+            _(
+                "Confirm your e-mail address first: open the link we sent you. "
+                "You can ask for a new link below."
+            )
+        )
+    db_session.execute(delete(LoginFailure).where(LoginFailure.key == account_key))
+    return user
+
+
+def start_session(*, db_session: Session, user: User) -> str:
+    """Open a server-side session for the user; returns the new cookie value."""
+    sid = secrets.token_urlsafe(32)
+    db_session.add(UserSession(id=_digest(sid), user_id=user.id))
+    return sid
+
+
+def end_session(*, db_session: Session, sid: str) -> None:
+    db_session.execute(delete(UserSession).where(UserSession.id == _digest(sid)))
+
+
+def end_all_sessions(*, db_session: Session, user: User) -> None:
+    db_session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+
+
+def user_for_session(*, db_session: Session, settings: Settings, sid: str) -> User | None:
+    """The signed-in user of this session id, if the session is still alive."""
+    record = db_session.get(UserSession, _digest(sid))
+    if record is None:
+        return None
+    now = utcnow()
+    if now - record.last_seen_at > timedelta(
+        minutes=settings.session_idle_minutes
+    ) or now - record.created_at > timedelta(hours=settings.session_absolute_hours):
+        db_session.delete(record)
+        return None
+    user = db_session.get(User, record.user_id)
+    if user is None or not user.is_active:
+        return None
+    if now - record.last_seen_at > timedelta(minutes=1):
+        record.last_seen_at = now
+    return user
+
+
+def request_password_reset(*, db_session: Session, settings: Settings, email: str) -> None:
+    """Mail a reset link when the account exists; the page says the same either way."""
+    user = get_user_by_email(db_session=db_session, email=email)
+    if user is None or not user.is_active:
+        return
+    token = _issue_token(
+        db_session=db_session,
+        user=user,
+        purpose="reset_password",
+        lifetime=timedelta(minutes=settings.reset_token_minutes),
+    )
+    queue_mail(
+        db_session=db_session,
+        to=user.email,
+        template="reset_password",
+        locale=user.locale,
+        context={
+            "link": f"{settings.base_url}/account/password/reset/{token}",
+            "minutes": settings.reset_token_minutes,
+        },
+    )
+
+
+def check_confirm_token(*, db_session: Session, token: str) -> None:
+    """Raise DomainError saying why a confirmation link no longer works."""
+    _use_token(db_session=db_session, token=token, purpose="confirm_email")
+
+
+def check_reset_token(*, db_session: Session, token: str) -> None:
+    _use_token(db_session=db_session, token=token, purpose="reset_password")
+
+
+def reset_password(*, db_session: Session, token: str, password: str) -> User:
+    """Set a new password from a reset link; every open session of the account ends."""
+    record = _use_token(db_session=db_session, token=token, purpose="reset_password")
+    user = db_session.get(User, record.user_id)
+    assert user is not None
+    problem = password_problem(password, user.email)
+    if problem:
+        raise DomainError(problem, "password")
+    record.used_at = utcnow()
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+    # Following the link proves the mailbox is theirs.
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = utcnow()
+    db_session.execute(
+        delete(LoginFailure).where(LoginFailure.key == "account:" + user.email[:250])
+    )
+    end_all_sessions(db_session=db_session, user=user)
+    db_session.flush()
+    return user
+
+
+def set_user_locale(*, db_session: Session, user: User, locale: str) -> None:
+    user.locale = locale
+    db_session.flush()

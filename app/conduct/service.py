@@ -1,0 +1,182 @@
+"""The Code text in force, and signing it for an establishment."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from app.auth.models import User
+from app.conduct.forms import SignatureForm
+from app.conduct.models import CodeVersion, SignatoryCounter, Signature
+from app.config import Settings
+from app.db import utcnow
+from app.errors import DomainError
+from app.establishments import service as establishments
+from app.establishments.models import Establishment, EstablishmentOperator
+from app.i18n import _
+from app.jurisdiction import CodeText, current_scheme
+from app.mail import queue_mail
+
+log = logging.getLogger(__name__)
+IN_FORCE = ("active", "suspended")
+
+
+def _content_of(code: CodeText) -> dict[str, Any]:
+    return json.loads(json.dumps(dataclasses.asdict(code), default=str))
+
+
+def _sha256(content: dict[str, Any]) -> str:
+    canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def sync_code_versions(*, db_session: Session) -> list[str]:
+    """Add the versions of the Code text in the scheme's data set that the database lacks.
+
+    A version already stored is never changed: signatures point to it.
+    """
+    stored = {v.version: v for v in db_session.scalars(select(CodeVersion))}
+    added = []
+    for code in current_scheme().code_versions:
+        content = _content_of(code)
+        if code.version in stored:
+            if stored[code.version].text_sha256 != _sha256(content):
+                log.warning(
+                    "Code text %s differs from the stored one; the stored one stays", code.version
+                )
+            continue
+        db_session.add(
+            CodeVersion(
+                version=code.version,
+                published_on=code.published_on,
+                content=content,
+                text_sha256=_sha256(content),
+            )
+        )
+        added.append(code.version)
+    db_session.flush()
+    return added
+
+
+def current_code_version(*, db_session: Session) -> CodeVersion:
+    version = db_session.scalars(
+        select(CodeVersion).order_by(CodeVersion.published_on.desc(), CodeVersion.id.desc())  # type: ignore[union-attr]
+    ).first()
+    if version is None:
+        raise RuntimeError("No version of the Code text is stored: run `portal db upgrade`")
+    return version
+
+
+def signature_in_force(*, db_session: Session, establishment_id: int) -> Signature | None:
+    return db_session.scalars(
+        select(Signature).where(
+            Signature.establishment_id == establishment_id,
+            Signature.status.in_(IN_FORCE),  # type: ignore[attr-defined]
+        )
+    ).first()
+
+
+def next_signatory_number(db_session: Session, year: int) -> str:
+    """Hand out the next number of the year; the row update serialises concurrent signings."""
+    for _attempt in range(3):
+        last = db_session.scalar(
+            update(SignatoryCounter)
+            .where(SignatoryCounter.year == year)
+            .values(last=SignatoryCounter.last + 1)
+            .returning(SignatoryCounter.last)
+        )
+        if last is not None:
+            return current_scheme().signatory_number(year, last)
+        try:
+            with db_session.begin_nested():
+                db_session.execute(insert(SignatoryCounter).values(year=year, last=1))
+            return current_scheme().signatory_number(year, 1)
+        except IntegrityError:
+            continue  # another signing created the year's counter first: update it instead
+    raise RuntimeError("could not allocate a signatory number")
+
+
+def sign(
+    *,
+    db_session: Session,
+    settings: Settings,
+    user: User,
+    establishment_id: int,
+    data: SignatureForm,
+    language: str,
+) -> Signature:
+    """Sign the Code text in force for an establishment the user manages."""
+    establishment = establishments.get_managed(
+        db_session=db_session, user=user, establishment_id=establishment_id
+    )
+    already = _("This establishment has already signed the Code of Conduct")
+    if signature_in_force(db_session=db_session, establishment_id=establishment.id):  # type: ignore[arg-type]
+        raise DomainError(already)
+    version = current_code_version(db_session=db_session)
+    now = utcnow()
+    signature = Signature(
+        establishment_id=establishment.id,  # type: ignore[arg-type]
+        code_version_id=version.id,  # type: ignore[arg-type]
+        signatory_number=next_signatory_number(db_session, now.year),
+        representative_name=data.representative_name,
+        document_type=data.document_type,
+        document_number=data.document_number,
+        language=language,
+        signed_at=now,
+        signed_by_id=user.id,
+    )
+    try:
+        with db_session.begin_nested():
+            db_session.add(signature)
+            db_session.flush()
+    except IntegrityError:
+        # Two signings at once (a double click, two operators): the database let one through.
+        raise DomainError(already) from None
+    _mail_acknowledgement(db_session, settings, establishment, signature, version)
+    return signature
+
+
+def _mail_acknowledgement(
+    db_session: Session,
+    settings: Settings,
+    establishment: Establishment,
+    signature: Signature,
+    version: CodeVersion,
+) -> None:
+    from app.conduct.pdf import acknowledgement_pdf
+
+    operators = db_session.scalars(
+        select(User)
+        .join(EstablishmentOperator, EstablishmentOperator.user_id == User.id)  # type: ignore[arg-type]
+        .where(EstablishmentOperator.establishment_id == establishment.id, User.is_active)
+    ).all()
+    for operator in operators:
+        pdf = acknowledgement_pdf(
+            establishment=establishment,
+            signature=signature,
+            version=version,
+            locale=operator.locale,
+        )
+        queue_mail(
+            db_session=db_session,
+            to=operator.email,
+            template="signature_acknowledgement",
+            locale=operator.locale,
+            context={
+                "establishment": establishment,
+                "signature": signature,
+                "link": f"{settings.base_url}/establishments/{establishment.id}",
+            },
+            attachment=(f"{signature.signatory_number}.pdf", "application/pdf", pdf),
+        )
+
+
+def get_signature(*, db_session: Session, signature_id: int) -> Signature | None:
+    return db_session.get(Signature, signature_id)

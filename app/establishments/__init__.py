@@ -1,0 +1,1 @@
+"""Tourism establishments and the operator accounts that manage them."""

@@ -1,0 +1,114 @@
+"""Operators' pages: the dashboard of their establishments, adding one, an establishment's page."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from app.auth.dependencies import SignedInUser, require
+from app.auth.models import User
+from app.auth.roles import Permission
+from app.conduct import service as conduct
+from app.db import DbSession
+from app.errors import DomainError
+from app.establishments import service
+from app.establishments.forms import EstablishmentForm
+from app.establishments.standing import latest_signatures, standing_from
+from app.i18n import _
+from app.jurisdiction import current_scheme
+from app.web import PostedForm, form_state, redirect, render, validate_form
+
+router = APIRouter()
+Operator = Annotated[User, Depends(require(Permission.MANAGE_OWN_ESTABLISHMENTS))]
+PER_PAGE = 50
+
+
+@router.get("/dashboard")
+def dashboard(
+    request: Request,
+    db: DbSession,
+    user: SignedInUser,
+    page: Annotated[int, Query(ge=1, le=100000)] = 1,
+) -> HTMLResponse:
+    """Operators see the establishments they manage; staff those in their scope."""
+    establishments, total = service.list_readable(
+        db_session=db, user=user, page=page, per_page=PER_PAGE
+    )
+    signatures = latest_signatures(db, [e.id for e in establishments])  # type: ignore[misc]
+    rows = [
+        {
+            "establishment": e,
+            "signature": signatures.get(e.id),
+            "standing": standing_from(signatures.get(e.id)),
+        }  # type: ignore[arg-type]
+        for e in establishments
+    ]
+    return render(
+        request,
+        "dashboard/dashboard.html",
+        {"rows": rows, "total": total, "page": page, "pages": max(1, math.ceil(total / PER_PAGE))},
+    )
+
+
+def _establishment_form_context(form: object) -> dict[str, object]:
+    scheme = current_scheme()
+    return {"form": form, "regions": scheme.regions, "categories": scheme.categories}
+
+
+@router.get("/establishments/new")
+def new_establishment_page(request: Request, user: Operator) -> HTMLResponse:
+    return render(
+        request,
+        "establishments/new.html",
+        _establishment_form_context(form_state({"branch_code": "0000"})),
+    )
+
+
+@router.post("/establishments/new")
+def new_establishment(
+    request: Request, posted: PostedForm, db: DbSession, user: Operator
+) -> Response:
+    data, form = validate_form(request, EstablishmentForm, posted)
+    if data is not None:
+        try:
+            establishment = service.create_establishment(db_session=db, user=user, data=data)
+        except DomainError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            return redirect(
+                request,
+                f"/establishments/{establishment.id}",
+                flash=_(
+                    "%(name)s has been added. You can now sign the Code for it.",
+                    name=establishment.trade_name,
+                ),
+            )
+    return render(
+        request, "establishments/new.html", _establishment_form_context(form), status_code=400
+    )
+
+
+@router.get("/establishments/{establishment_id}")
+def establishment_page(
+    request: Request, establishment_id: int, db: DbSession, user: SignedInUser
+) -> HTMLResponse:
+    establishment = service.get_readable(
+        db_session=db, user=user, establishment_id=establishment_id
+    )
+    signature = latest_signatures(db, [establishment_id]).get(establishment_id)
+    return render(
+        request,
+        "establishments/detail.html",
+        {
+            "establishment": establishment,
+            "signature": signature,
+            "in_force": conduct.signature_in_force(
+                db_session=db, establishment_id=establishment_id
+            ),
+            "standing": standing_from(signature),
+            "can_manage": service.manages(db_session=db, user=user, establishment=establishment),
+        },
+    )

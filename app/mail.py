@@ -1,0 +1,143 @@
+"""Outgoing mail: queued in the outbox table with the change it reports, sent after the commit.
+
+A message is sent at most once: it is marked sent in the same step that hands it to the server,
+and one that could not be sent waits in the outbox for the next delivery (`portal mail flush`).
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import Engine, LargeBinary, select, update
+from sqlmodel import Field, Session, SQLModel
+
+from app import i18n
+from app.config import ROOT, Settings
+from app.db import UTCDateTime, utcnow
+
+log = logging.getLogger(__name__)
+
+_mail_templates = Environment(
+    loader=FileSystemLoader(ROOT / "templates" / "mail"),
+    autoescape=False,
+    undefined=StrictUndefined,
+    extensions=["jinja2.ext.i18n"],
+    keep_trailing_newline=True,
+)
+_mail_templates.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    to_address: str = Field(max_length=254)
+    subject: str = Field(max_length=300)
+    body: str
+    attachment_name: str | None = Field(default=None, max_length=200)
+    attachment_type: str | None = Field(default=None, max_length=100)
+    attachment: bytes | None = Field(default=None, sa_type=LargeBinary)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+def queue_mail(
+    *,
+    db_session: Session,
+    to: str,
+    template: str,
+    locale: str,
+    context: dict[str, object],
+    attachment: tuple[str, str, bytes] | None = None,
+) -> OutboxMessage:
+    """Render templates/mail/<template>.txt in the recipient's language and put it in the outbox.
+
+    The first line of the template is the subject.
+    """
+    with i18n.use_locale(locale):
+        rendered = _mail_templates.get_template(f"{template}.txt").render(**context)
+    subject, _, body = rendered.partition("\n")
+    message = OutboxMessage(to_address=to, subject=subject.strip(), body=body.lstrip("\n"))
+    if attachment:
+        message.attachment_name, message.attachment_type, message.attachment = attachment
+    db_session.add(message)
+    db_session.info["outbox_pending"] = True
+    return message
+
+
+def _as_email(message: OutboxMessage, settings: Settings) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = settings.mail_sender
+    email["To"] = message.to_address
+    email["Subject"] = message.subject
+    email["Message-ID"] = make_msgid(domain="codigodeconducta.gob.pe")
+    email.set_content(message.body)
+    if message.attachment is not None and message.attachment_type:
+        maintype, _, subtype = message.attachment_type.partition("/")
+        email.add_attachment(
+            message.attachment, maintype=maintype, subtype=subtype, filename=message.attachment_name
+        )
+    return email
+
+
+def _send(email: EmailMessage, settings: Settings) -> None:
+    if settings.mail_backend == "file":
+        settings.outbox_dir.mkdir(parents=True, exist_ok=True)
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
+        path = Path(settings.outbox_dir) / f"{stamp}.eml"
+        path.write_bytes(bytes(email))
+        log.info("mail for %s written to %s", email["To"], path)
+        return
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
+        if settings.smtp_starttls:
+            smtp.starttls()
+        if settings.smtp_username:
+            smtp.login(settings.smtp_username, settings.smtp_password)
+        smtp.send_message(email)
+
+
+def deliver_pending(engine: Engine, settings: Settings, limit: int = 100) -> int:
+    """Send what waits in the outbox; returns how many were sent."""
+    sent = 0
+    with Session(engine) as session:
+        ids = session.scalars(
+            select(OutboxMessage.id)
+            .where(OutboxMessage.sent_at.is_(None))  # type: ignore[union-attr]
+            .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+            .limit(limit)
+        ).all()
+    for message_id in ids:
+        with Session(engine) as session:
+            # Claim the message first, so two processes flushing at once never both send it.
+            claimed = session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id, OutboxMessage.sent_at.is_(None))  # type: ignore[union-attr]
+                .values(sent_at=utcnow(), attempts=OutboxMessage.attempts + 1)
+            ).rowcount
+            if not claimed:
+                continue
+            message = session.get(OutboxMessage, message_id)
+            assert message is not None
+            try:
+                _send(_as_email(message, settings), settings)
+            except (OSError, smtplib.SMTPException) as exc:
+                session.rollback()
+                log.warning("mail %s not sent yet: %s", message_id, exc)
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == message_id)
+                    .values(attempts=OutboxMessage.attempts + 1, last_error=str(exc)[:500])
+                )
+                session.commit()
+                continue
+            session.commit()
+            sent += 1
+    return sent

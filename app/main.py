@@ -1,0 +1,127 @@
+"""create_app(): routers, error pages, static files."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import pages
+from app.auth import views as auth_views
+from app.auth.dependencies import Forbidden, LoginRequired, load_user
+from app.conduct import views as conduct_views
+from app.config import ROOT, Settings, get_settings
+from app.db import make_engine
+from app.errors import NotFound
+from app.establishments import views as establishment_views
+from app.i18n import _
+from app.register import views as register_views
+from app.web import PortalMiddleware, login_url, render
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Código de Conducta ESNNA",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(load_user)],
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.database_url)
+
+    app.mount("/static", StaticFiles(directory=ROOT / "app" / "static"), name="static")
+    app.include_router(pages.router)
+    app.include_router(auth_views.router)
+    app.include_router(establishment_views.router)
+    app.include_router(conduct_views.router)
+    app.include_router(register_views.router)
+    app.add_middleware(PortalMiddleware, secure_cookies=settings.secure_cookies)
+    _add_error_pages(app)
+    return app
+
+
+def error_page(request: Request, status_code: int) -> HTMLResponse:
+    titles = {
+        400: (
+            _("Something in the request is not right"),
+            _("Go back, check what you entered and try again."),
+        ),
+        403: (
+            _("You cannot see this page"),
+            _(
+                "Your account does not have access to this page. If you think it should, contact the portal's administrators."
+            ),
+        ),
+        404: (
+            _("Page not found"),
+            _("Check the address. If you followed a link, it may be out of date."),
+        ),
+        405: (
+            _("Page not found"),
+            _("Check the address. If you followed a link, it may be out of date."),
+        ),
+        503: (
+            _("The service is not available right now"),
+            _("Try again in a few minutes. Nothing you sent has been lost or saved twice."),
+        ),
+        500: (
+            _("Sorry, something went wrong"),
+            _(
+                "Nothing was saved. Try again in a few minutes; if it happens again, contact the portal's administrators."
+            ),
+        ),
+    }
+    title, message = titles.get(status_code, titles[500])
+    if not hasattr(request.state, "user"):
+        request.state.user = None
+    response = render(
+        request, "errors/error.html", {"title": title, "message": message}, status_code=status_code
+    )
+    if status_code == 503:
+        response.headers["retry-after"] = "30"
+    return response
+
+
+def _add_error_pages(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(login_url(exc.next_url), status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> HTMLResponse:
+        return error_page(request, 403)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> HTMLResponse:
+        return error_page(request, 404)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+        return error_page(
+            request, exc.status_code if exc.status_code in (400, 403, 404, 405, 503) else 500
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> HTMLResponse:
+        # Malformed ids or query parameters in a URL: a 404 for paths, a 400 for the rest.
+        in_path = any(err.get("loc", ("",))[0] == "path" for err in exc.errors())
+        return error_page(request, 404 if in_path else 400)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> HTMLResponse:
+        log.error("database unavailable: %s", exc)
+        return error_page(request, 503)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> HTMLResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_page(request, 500)

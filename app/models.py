@@ -1,0 +1,20 @@
+"""Every table, imported in one place so that Alembic and the tests see the whole schema."""
+
+from app.auth.models import AccountToken, LoginFailure, User, UserRegion, UserSession
+from app.conduct.models import CodeVersion, SignatoryCounter, Signature
+from app.establishments.models import Establishment, EstablishmentOperator
+from app.mail import OutboxMessage
+
+__all__ = [
+    "AccountToken",
+    "CodeVersion",
+    "Establishment",
+    "EstablishmentOperator",
+    "LoginFailure",
+    "OutboxMessage",
+    "SignatoryCounter",
+    "Signature",
+    "User",
+    "UserRegion",
+    "UserSession",
+]

@@ -1,0 +1,1 @@
+"""The public register of signatories: business data only, never people's data."""
