@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.routing import APIRoute
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -26,6 +27,20 @@ from app.web import PortalMiddleware, login_url, render
 log = logging.getLogger(__name__)
 
 
+ROUTERS: tuple[APIRouter, ...] = (
+    pages.router,
+    auth_views.router,
+    establishment_views.router,
+    conduct_views.router,
+    register_views.router,
+)
+
+
+def route_table() -> list[APIRoute]:
+    """Every page and action of the portal (the access tests walk this list)."""
+    return [route for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
@@ -39,11 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.database_url)
 
     app.mount("/static", StaticFiles(directory=ROOT / "app" / "static"), name="static")
-    app.include_router(pages.router)
-    app.include_router(auth_views.router)
-    app.include_router(establishment_views.router)
-    app.include_router(conduct_views.router)
-    app.include_router(register_views.router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.add_middleware(PortalMiddleware, secure_cookies=settings.secure_cookies)
     _add_error_pages(app)
     return app
@@ -81,8 +93,6 @@ def error_page(request: Request, status_code: int) -> HTMLResponse:
         ),
     }
     title, message = titles.get(status_code, titles[500])
-    if not hasattr(request.state, "user"):
-        request.state.user = None
     response = render(
         request, "errors/error.html", {"title": title, "message": message}, status_code=status_code
     )

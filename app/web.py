@@ -292,7 +292,7 @@ def render(
     flashes = _read_flashes(request)
     page = {
         "request": request,
-        "current_user": getattr(request.state, "user", None),
+        "current_user": getattr(request.state, "viewer", None),
         "csrf_token": csrf_token(request),
         "flashes": flashes,
         "form": FormState(),

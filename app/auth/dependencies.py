@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,6 +13,15 @@ from app.auth.models import User
 from app.auth.roles import Permission, has_permission
 from app.db import DbSession
 from app.i18n import set_locale
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is signed in, as pages show it; a copy that outlives the request's database session."""
+
+    id: int
+    email: str
+    role: str
 
 
 class LoginRequired(Exception):
@@ -29,7 +39,7 @@ def load_user(request: Request, db: DbSession) -> User | None:
     user = service.user_for_session(
         db_session=db, settings=request.app.state.settings, sid=request.state.sid
     )
-    request.state.user = user
+    request.state.viewer = Viewer(user.id, user.email, user.role) if user and user.id else None  # type: ignore[arg-type]
     if user is not None and request.state.cookie_locale is None:
         set_locale(user.locale)
     return user
