@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -172,6 +172,9 @@ async def read_form(request: Request) -> FormData:
 
 
 PostedForm = Annotated[FormData, Depends(read_form)]
+
+#: A record id in a URL: anything else (letters, zero, a number too big for the database) is a 404.
+RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 # --- the form helper ------

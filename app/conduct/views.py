@@ -20,7 +20,7 @@ from app.establishments import service as establishments
 from app.establishments.standing import latest_signatures
 from app.i18n import _, get_locale
 from app.jurisdiction import current_scheme
-from app.web import PostedForm, form_state, redirect, render, validate_form
+from app.web import PostedForm, RecordId, form_state, redirect, render, validate_form
 
 router = APIRouter()
 Signer = Annotated[User, Depends(require(Permission.SIGN_CODE))]
@@ -53,7 +53,9 @@ def _sign_context(db: DbSession, establishment: object, form: object) -> dict[st
 
 
 @router.get("/establishments/{establishment_id}/sign")
-def sign_page(request: Request, establishment_id: int, db: DbSession, user: Signer) -> Response:
+def sign_page(
+    request: Request, establishment_id: RecordId, db: DbSession, user: Signer
+) -> Response:
     establishment = establishments.get_managed(
         db_session=db, user=user, establishment_id=establishment_id
     )
@@ -73,7 +75,7 @@ def sign_page(request: Request, establishment_id: int, db: DbSession, user: Sign
 
 @router.post("/establishments/{establishment_id}/sign")
 def sign(
-    request: Request, establishment_id: int, posted: PostedForm, db: DbSession, user: Signer
+    request: Request, establishment_id: RecordId, posted: PostedForm, db: DbSession, user: Signer
 ) -> Response:
     establishment = establishments.get_managed(
         db_session=db, user=user, establishment_id=establishment_id
@@ -108,7 +110,7 @@ def sign(
 
 @router.get("/establishments/{establishment_id}/acknowledgement.pdf")
 def acknowledgement(
-    request: Request, establishment_id: int, db: DbSession, user: SignedInUser
+    request: Request, establishment_id: RecordId, db: DbSession, user: SignedInUser
 ) -> Response:
     establishment = establishments.get_readable(
         db_session=db, user=user, establishment_id=establishment_id

@@ -19,7 +19,7 @@ from app.establishments.forms import EstablishmentForm
 from app.establishments.standing import latest_signatures, standing_from
 from app.i18n import _
 from app.jurisdiction import current_scheme
-from app.web import PostedForm, form_state, redirect, render, validate_form
+from app.web import PostedForm, RecordId, form_state, redirect, render, validate_form
 
 router = APIRouter()
 Operator = Annotated[User, Depends(require(Permission.MANAGE_OWN_ESTABLISHMENTS))]
@@ -93,7 +93,7 @@ def new_establishment(
 
 @router.get("/establishments/{establishment_id}")
 def establishment_page(
-    request: Request, establishment_id: int, db: DbSession, user: SignedInUser
+    request: Request, establishment_id: RecordId, db: DbSession, user: SignedInUser
 ) -> HTMLResponse:
     establishment = service.get_readable(
         db_session=db, user=user, establishment_id=establishment_id

@@ -43,7 +43,13 @@ def test_a_chain_adds_several_establishments_and_sees_them_all(client, db, opera
 def test_establishment_page_shows_what_was_entered(client, operator):
     establishment_id = add_establishment(client, website="hostalnusta.pe")
     text = page(client.get(f"/establishments/{establishment_id}")).get_text(" ", strip=True)
-    for expected in ("Hostal Ñusta", "Inversiones Ñusta S.A.C.", "Calle Procuradores 351", "Cusco", "Lodging"):
+    for expected in (
+        "Hostal Ñusta",
+        "Inversiones Ñusta S.A.C.",
+        "Calle Procuradores 351",
+        "Cusco",
+        "Lodging",
+    ):
         assert expected in text
     assert "https://hostalnusta.pe" in text
 
@@ -53,7 +59,11 @@ def test_establishment_page_shows_what_was_entered(client, operator):
     [
         ("ruc", "2060412345", "Enter the RUC: 11 digits"),
         ("ruc", "3060412345" + "1", "A RUC starts with one of"),
-        ("ruc", valid_ruc("2060412345")[:-1] + str((int(valid_ruc("2060412345")[-1]) + 1) % 10), "check digit is wrong"),
+        (
+            "ruc",
+            valid_ruc("2060412345")[:-1] + str((int(valid_ruc("2060412345")[-1]) + 1) % 10),
+            "check digit is wrong",
+        ),
         ("branch_code", "12", "branch code"),
         ("legal_name", "", "legal name"),
         ("category", "casino", "category"),
@@ -85,7 +95,9 @@ def test_html_in_a_name_is_shown_as_text(client, operator):
 
 def test_ruc_and_branch_already_registered_says_how_to_claim(client, db, operator):
     add_establishment(client)
-    response = post_form(client, "/establishments/new", establishment_form(trade_name="Otro nombre"))
+    response = post_form(
+        client, "/establishments/new", establishment_form(trade_name="Otro nombre")
+    )
     assert response.status_code == 400
     assert "already registered" in field_error(response, "branch_code")
     assert "claim" in field_error(response, "branch_code")
@@ -96,7 +108,9 @@ def test_staff_cannot_add_establishments(client, db):
     make_user(db, "revisor@dircetur.pe", role="reviewer", regions=("PE-CUS",))
     sign_in(client, "revisor@dircetur.pe")
     assert client.get("/establishments/new").status_code == 403
-    response = post_form(client, "/establishments/new", establishment_form(), form_page="/dashboard")
+    response = post_form(
+        client, "/establishments/new", establishment_form(), form_page="/dashboard"
+    )
     assert response.status_code == 403
     assert _count(db) == 0
 
@@ -106,7 +120,9 @@ def test_reviewer_sees_only_their_region(client, db):
     make_user(db, "rosa@hostal.pe")
     sign_in(operator_client, "rosa@hostal.pe")
     add_establishment(operator_client, trade_name="Hostal Cusco", region="PE-CUS")
-    add_establishment(operator_client, trade_name="Lodge Loreto", region="PE-LOR", branch_code="0001")
+    add_establishment(
+        operator_client, trade_name="Lodge Loreto", region="PE-LOR", branch_code="0001"
+    )
     post_form(operator_client, "/account/logout", {}, form_page="/dashboard")
     make_user(db, "revisor@dircetur.pe", role="reviewer", regions=("PE-CUS",))
     sign_in(client, "revisor@dircetur.pe")

@@ -1,0 +1,68 @@
+"""Every form that changes something refuses a post without this session's CSRF token."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import SQLModel
+
+from app.auth.models import User
+from app.main import route_table
+from tests.conftest import (
+    SIGNATURE,
+    add_establishment,
+    establishment_form,
+    make_user,
+    post_form,
+    sign_in,
+)
+
+POST_ROUTES = sorted(r.path for r in route_table() if "POST" in r.methods)
+PLAUSIBLE = {
+    **establishment_form(branch_code="0009"),
+    **SIGNATURE,
+    "email": "new@hostal.pe",
+    "password": "Otra-Clave-Segura-2026",
+    "password_confirm": "Otra-Clave-Segura-2026",
+    "privacy": "yes",
+    "lang": "en",
+    "next": "/",
+}
+
+
+def _row_counts(db) -> dict[str, int]:
+    db.expire_all()
+    return {
+        t.name: db.scalar(select(func.count()).select_from(t))
+        for t in SQLModel.metadata.sorted_tables
+    }
+
+
+@pytest.mark.parametrize("path", POST_ROUTES)
+@pytest.mark.parametrize("token", ["missing", "another session's"])
+def test_post_without_the_sessions_token_changes_nothing(client, app, db, path, token):
+    from fastapi.testclient import TestClient
+
+    from tests.conftest import csrf_of
+
+    make_user(db, "rosa@hostal.pe")
+    sign_in(client, "rosa@hostal.pe")
+    establishment_id = add_establishment(client)
+    url = path.replace("{establishment_id}", str(establishment_id)).replace("{token}", "x" * 43)
+    data = dict(PLAUSIBLE)
+    if token != "missing":
+        with TestClient(app) as stranger:
+            data["csrf_token"] = csrf_of(stranger, "/account/login")
+    before = _row_counts(db)
+    response = client.post(url, data=data)
+    assert response.status_code in (303, 400), response.status_code
+    assert _row_counts(db) == before
+    assert db.scalars(select(User.locale).where(User.email == "rosa@hostal.pe")).one() == "es"
+    assert client.get("/dashboard").status_code == 200  # still signed in
+
+
+def test_the_right_token_goes_through(client, db):
+    make_user(db, "rosa@hostal.pe")
+    sign_in(client, "rosa@hostal.pe")
+    response = post_form(client, "/establishments/new", establishment_form())
+    assert response.status_code == 303
