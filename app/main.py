@@ -75,11 +75,11 @@ def error_page(request: Request, status_code: int) -> HTMLResponse:
         ),
         404: (
             _("Page not found"),
-            _("Check the address. If you followed a link, it may be out of date."),
+            _("Check the web address. If you followed a link, it may be out of date."),
         ),
         405: (
             _("Page not found"),
-            _("Check the address. If you followed a link, it may be out of date."),
+            _("Check the web address. If you followed a link, it may be out of date."),
         ),
         503: (
             _("The service is not available right now"),

@@ -30,7 +30,7 @@ class EstablishmentForm(FormModel):
     @field_validator("ruc")
     @classmethod
     def _ruc(cls, value: str) -> str:
-        required(value, _("Enter the RUC, 11 digits"))
+        required(value, _("Enter the RUC: 11 digits"))
         try:
             return current_scheme().normalize_tax_id(value[:50])
         except InvalidValue as exc:
