@@ -72,4 +72,5 @@ def get_db(request: Request) -> Iterator[Session]:
         deliver_pending(request.app.state.engine, request.app.state.settings)
 
 
-DbSession = Annotated[Session, Depends(get_db)]
+# scope="function": commit before the response is sent, so the next page a browser loads sees the change.
+DbSession = Annotated[Session, Depends(get_db, scope="function")]

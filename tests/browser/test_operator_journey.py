@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import at, sign_in
 from tests.conftest import PASSWORD, SIGNATURE, Mailbox, establishment_form, valid_ruc, wait_for
 
 pytestmark = pytest.mark.browser
@@ -55,7 +55,7 @@ def test_operator_registers_adds_signs_and_downloads_the_acknowledgement(
     assert f"{live_server}/account/confirm/" in Mailbox.body(mailbox.last_to(email))
     page.goto(mailbox.link_in_last(email, "/account/confirm/"))
     page.locator(SUBMIT).click()
-    expect(page).to_have_url(re.compile(r"/account/login$"))
+    expect(page).to_have_url(at(r"/account/login"))
     expect(page.locator("main .flash--success")).to_be_visible()
 
     # Sign in: the dashboard has nothing yet.
@@ -66,7 +66,7 @@ def test_operator_registers_adds_signs_and_downloads_the_acknowledgement(
     page.locator("main a[href='/establishments/new']").click()
     fill_establishment(page, data)
     page.locator(SUBMIT).click()
-    expect(page).to_have_url(re.compile(r"/establishments/\d+$"))
+    expect(page).to_have_url(at(r"/establishments/\d+"))
     establishment_url = page.url
     expect(page.locator("main h1")).to_have_text(data["trade_name"])
     expect(page.locator("main .flash--success")).to_contain_text(data["trade_name"])
@@ -81,8 +81,11 @@ def test_operator_registers_adds_signs_and_downloads_the_acknowledgement(
     page.locator(SUBMIT).click()
     expect(page).to_have_url(establishment_url)
 
+    expect(page.locator("main .flash--success")).to_be_visible()
     number_cell = page.locator("main .signed-box .summary-list strong")
-    expect(number_cell).to_have_text(re.compile(r"^CC-\d{4}-\d{6}$"))
+    expect(
+        number_cell, "the signatory number the message announces is on the establishment page"
+    ).to_have_text(re.compile(r"^CC-\d{4}-\d{6}$"))
     number = number_cell.inner_text().strip()
     expect(page.locator("main .flash--success")).to_contain_text(number)
     expect(page.locator("main .tag")).to_have_class(re.compile(r"\btag--good\b"))
@@ -113,7 +116,7 @@ def test_operator_registers_adds_signs_and_downloads_the_acknowledgement(
 
     # The dashboard lists it, with its number and a standing tag.
     page.locator("main a[href='/dashboard']").click()
-    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    expect(page).to_have_url(at(r"/dashboard"))
     row = page.locator("main table tbody tr").filter(has_text=data["trade_name"])
     expect(row).to_have_count(1)
     expect(row).to_contain_text(number)
@@ -121,9 +124,7 @@ def test_operator_registers_adds_signs_and_downloads_the_acknowledgement(
     expect(row.locator(".tag")).not_to_have_text("")
 
 
-def test_wrong_ruc_check_digit_is_explained_and_the_rest_is_kept(
-    page: Page, operator: str
-) -> None:
+def test_wrong_ruc_check_digit_is_explained_and_the_rest_is_kept(page: Page, operator: str) -> None:
     good = valid_ruc("2060412345")
     wrong = good[:-1] + str((int(good[-1]) + 1) % 10)
     data = establishment_form(ruc=wrong, trade_name="Hostal Ñusta del Valle")
@@ -133,7 +134,7 @@ def test_wrong_ruc_check_digit_is_explained_and_the_rest_is_kept(
     fill_establishment(page, data)
     page.locator(SUBMIT).click()
 
-    expect(page).to_have_url(re.compile(r"/establishments/new$"))
+    expect(page).to_have_url(at(r"/establishments/new"))
     expect(page).to_have_title(re.compile(r"^Error"))
     summary = page.locator("#error-summary")
     expect(summary).to_be_visible()
@@ -161,7 +162,7 @@ def test_wrong_ruc_check_digit_is_explained_and_the_rest_is_kept(
     # Correcting the RUC is enough to add it.
     ruc.fill(good)
     page.locator(SUBMIT).click()
-    expect(page).to_have_url(re.compile(r"/establishments/\d+$"))
+    expect(page).to_have_url(at(r"/establishments/\d+"))
     expect(page.locator("main h1")).to_have_text(data["trade_name"])
 
 
@@ -188,3 +189,35 @@ def test_english_switch_persists_across_pages(page: Page, live_server: str) -> N
     page.locator("header").get_by_role("button", name="Español").click()
     expect(page).to_have_url(f"{live_server}/account/register")
     expect(page.locator("html")).to_have_attribute("lang", "es")
+
+
+@pytest.mark.parametrize("commit_delay", [0.5])
+def test_the_page_after_a_form_shows_what_the_form_saved(
+    page: Page, operator: str, commit_delay: float
+) -> None:
+    """A browser follows the redirect after a POST at once: the next page must already see the
+    change, however long the commit takes (here half a second longer than on loopback)."""
+    page.goto("/account/login")
+    field(page, "email").fill(operator)
+    field(page, "password").fill(PASSWORD)
+    page.locator(SUBMIT).click()
+    expect(page, "signed in, the dashboard shows (not the sign-in page again)").to_have_url(
+        at(r"/dashboard")
+    )
+
+    page.goto("/establishments/new")
+    fill_establishment(page, establishment_form())
+    page.locator(SUBMIT).click()
+    expect(
+        page.locator("main h1"), "the new establishment's page (not 'Page not found')"
+    ).to_have_text("Hostal Ñusta")
+
+    page.locator("main a[href$='/sign']").click()
+    field(page, "representative_name").fill(SIGNATURE["representative_name"])
+    field(page, "document_number").fill(SIGNATURE["document_number"])
+    field(page, "accept").check()
+    page.locator(SUBMIT).click()
+    expect(page.locator("main .flash--success")).to_be_visible()
+    expect(
+        page.locator("main .signed-box"), "the signature the message announces is on the page"
+    ).to_be_visible()
