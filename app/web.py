@@ -77,6 +77,9 @@ class PortalMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if b"%00" in scope.get("query_string", b"").lower() or "\x00" in scope.get("path", ""):
+            await _plain_response(send, 400, "Bad request: the address contains a NUL character.")
+            return
         cookies = _read_cookies(scope)
         sid = cookies.get(SESSION_COOKIE, "")
         new_sid = len(sid) != 43
@@ -100,6 +103,17 @@ class PortalMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+async def _plain_response(send: Send, status: int, text: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        }
+    )
+    await send({"type": "http.response.body", "body": text.encode()})
 
 
 def _read_cookies(scope: Scope) -> dict[str, str]:
@@ -228,6 +242,12 @@ def validate_form(request: Request, model: type[M], posted: FormData) -> tuple[M
     state = FormState(values={k: str(v).strip() for k, v in raw.items() if k not in secret})
     if not check_csrf(request, posted):
         state.add_error("form", csrf_error_message())
+        return None, state
+    for name, value in raw.items():
+        if "\x00" in value:
+            # No database stores a NUL character in text; it only ever arrives by accident or attack.
+            state.add_error(name, _("Remove the special characters from this field"))
+    if state.has_errors:
         return None, state
     try:
         return model.model_validate(raw), state
