@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_sender: str = "Código de Conducta ESNNA <no-reply@codigodeconducta.gob.pe>"
 
+    evidence_max_file_bytes: int = 10_000_000
+    evidence_max_report_bytes: int = 50_000_000
+
     session_idle_minutes: int = 120
     session_absolute_hours: int = 12
     login_max_failures_per_account: int = 5
@@ -52,6 +55,10 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.var_dir / "outbox"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.var_dir / "evidence"
 
     @property
     def secure_cookies(self) -> bool:

@@ -22,11 +22,13 @@ def upgrade(database_url: str, revision: str = "head") -> list[str]:
     """Bring the schema to `revision`, then add any new version of the Code text."""
     command.upgrade(alembic_config(database_url), revision)
     from app.conduct.service import sync_code_versions
+    from app.reports.service import sync_report_forms
 
     engine = make_engine(database_url)
     try:
         with Session(engine) as session:
             added = sync_code_versions(db_session=session)
+            added += [f"report form {v}" for v in sync_report_forms(db_session=session)]
             session.commit()
     finally:
         engine.dispose()

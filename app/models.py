@@ -4,8 +4,22 @@ from app.auth.models import AccountToken, LoginFailure, User, UserRegion, UserSe
 from app.conduct.models import CodeVersion, SignatoryCounter, Signature
 from app.establishments.models import Establishment, EstablishmentOperator
 from app.mail import OutboxMessage
+from app.reports.models import (
+    AnnualReport,
+    Evidence,
+    ReminderSent,
+    ReportForm,
+    ReportingPeriod,
+    ReportSubmission,
+)
 
 __all__ = [
+    "AnnualReport",
+    "Evidence",
+    "ReminderSent",
+    "ReportForm",
+    "ReportingPeriod",
+    "ReportSubmission",
     "AccountToken",
     "CodeVersion",
     "Establishment",

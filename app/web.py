@@ -10,7 +10,6 @@ from datetime import date, datetime
 from http.cookies import SimpleCookie
 from typing import Annotated, Any, ClassVar, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
-from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from fastapi import Depends, Path, Request
@@ -22,6 +21,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import i18n
+from app.clock import LIMA
 from app.config import ROOT
 from app.i18n import _
 from app.jurisdiction import current_scheme
@@ -375,8 +375,6 @@ def login_url(next_url: str) -> str:
 
 
 # --- filters the templates use ------
-
-LIMA = ZoneInfo("America/Lima")
 
 
 @template_filter("date_long")

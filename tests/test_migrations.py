@@ -60,6 +60,6 @@ def test_downgrade_and_upgrade_round_trip(empty_database: str) -> None:
     assert _tables(empty_database) == expected
 
 
-def test_code_text_is_loaded_once(empty_database: str) -> None:
-    assert upgrade(empty_database) == ["2018"]
+def test_code_text_and_report_form_are_loaded_once(empty_database: str) -> None:
+    assert upgrade(empty_database) == ["2018", "report form 2025"]
     assert upgrade(empty_database) == []

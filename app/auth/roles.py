@@ -13,6 +13,7 @@ class Permission(StrEnum):
     VIEW_REGION_ESTABLISHMENTS = "view_region_establishments"
     VIEW_ALL_ESTABLISHMENTS = "view_all_establishments"
     MANAGE_STAFF = "manage_staff"
+    MANAGE_PERIODS = "manage_periods"
 
 
 class Role:
@@ -54,7 +55,9 @@ class Admin(Role):
     description = lazy_gettext(
         "Portal administrator: manages staff accounts, reporting periods and versions of the Code text."
     )
-    permissions = frozenset({Permission.VIEW_ALL_ESTABLISHMENTS, Permission.MANAGE_STAFF})
+    permissions = frozenset(
+        {Permission.VIEW_ALL_ESTABLISHMENTS, Permission.MANAGE_STAFF, Permission.MANAGE_PERIODS}
+    )
 
 
 ROLES: dict[str, type[Role]] = {r.code: r for r in (Operator, Reviewer, NationalReviewer, Admin)}

@@ -19,7 +19,7 @@ from app.config import Settings
 from app.db import utcnow
 from app.errors import DomainError
 from app.establishments import service as establishments
-from app.establishments.models import Establishment, EstablishmentOperator
+from app.establishments.models import Establishment
 from app.i18n import _
 from app.jurisdiction import CodeText, current_scheme
 from app.mail import queue_mail
@@ -152,11 +152,9 @@ def _mail_acknowledgement(
 ) -> None:
     from app.conduct.pdf import acknowledgement_pdf
 
-    operators = db_session.scalars(
-        select(User)
-        .join(EstablishmentOperator, EstablishmentOperator.user_id == User.id)  # type: ignore[arg-type]
-        .where(EstablishmentOperator.establishment_id == establishment.id, User.is_active)
-    ).all()
+    operators = establishments.operators_of(
+        db_session=db_session, establishment_id=establishment.id
+    )  # type: ignore[arg-type]
     for operator in operators:
         pdf = acknowledgement_pdf(
             establishment=establishment,

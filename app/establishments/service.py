@@ -118,3 +118,14 @@ def create_establishment(
     except IntegrityError:
         raise DomainError(duplicate, "branch_code") from None
     return establishment
+
+
+def operators_of(*, db_session: Session, establishment_id: int) -> list[User]:
+    """The active operator accounts that manage an establishment (who gets its mail)."""
+    return list(
+        db_session.scalars(
+            select(User)
+            .join(EstablishmentOperator, EstablishmentOperator.user_id == User.id)  # type: ignore[arg-type]
+            .where(EstablishmentOperator.establishment_id == establishment_id, User.is_active)
+        )
+    )

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from babel.support import LazyProxy
 
@@ -109,6 +110,8 @@ class Scheme:
     tax_id_checker: Callable[[str], str] = field(repr=False)  # normalizes or raises InvalidValue
     branch_code_rule: TextRule = field(repr=False)
     fiscal_branch_code: str = "0000"  # the branch code of the company's fiscal address
+    # Versions of the annual report form, as data (sections by commitment code, figures, rules).
+    report_forms: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         # Catch a broken data set when it is loaded, not when someone signs.

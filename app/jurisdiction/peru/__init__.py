@@ -123,4 +123,5 @@ PERU = Scheme(
         remove=_SCHEME["branch_code"]["remove"],
     ),
     fiscal_branch_code=_SCHEME["branch_code"]["fiscal_address"],
+    report_forms=tuple(_load("report_forms.json")),
 )

@@ -1,0 +1,1 @@
+"""Annual reports: reporting periods, the versioned report form, drafts, evidence, submissions, reminders."""
