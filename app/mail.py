@@ -20,6 +20,7 @@ from sqlmodel import Field, Session, SQLModel
 from app import i18n
 from app.config import ROOT, Settings
 from app.db import UTCDateTime, utcnow
+from app.web import templates as web_templates
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ _mail_templates = Environment(
     keep_trailing_newline=True,
 )
 _mail_templates.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+# Mails format dates and names as pages do: the same filters, shared.
+_mail_templates.filters = web_templates.filters
 
 
 class OutboxMessage(SQLModel, table=True):

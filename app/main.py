@@ -22,6 +22,9 @@ from app.errors import NotFound
 from app.establishments import views as establishment_views
 from app.i18n import _
 from app.register import views as register_views
+from app.reports import admin_views as period_admin_views
+from app.reports import views as report_views
+from app.storage import LocalStorage
 from app.web import PortalMiddleware, login_url, render
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     establishment_views.router,
     conduct_views.router,
     register_views.router,
+    report_views.router,
+    period_admin_views.router,
 )
 
 
@@ -52,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
+    app.state.storage = LocalStorage(settings.evidence_dir)
 
     app.mount("/static", StaticFiles(directory=ROOT / "app" / "static"), name="static")
     for router in ROUTERS:

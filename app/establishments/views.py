@@ -16,6 +16,7 @@ from app.db import DbSession
 from app.errors import DomainError
 from app.establishments import service
 from app.establishments.forms import EstablishmentForm
+from app.establishments.models import Establishment
 from app.establishments.standing import latest_signatures, standing_from
 from app.i18n import _
 from app.jurisdiction import current_scheme
@@ -110,5 +111,27 @@ def establishment_page(
             ),
             "standing": standing_from(signature),
             "can_manage": service.manages(db_session=db, user=user, establishment=establishment),
+            "reports": _reports_of(db, establishment),
         },
     )
+
+
+def _reports_of(db: DbSession, establishment: Establishment) -> list[dict[str, object]]:
+    """The periods the establishment must report on, with the state of each report."""
+    from app.reports import service as reports
+
+    periods = reports.periods_due(db_session=db, establishment=establishment)
+    found = reports.reports_by_period(
+        db_session=db,
+        establishment_ids=[establishment.id],  # type: ignore[list-item]
+        period_ids=[p.id for p in periods],  # type: ignore[misc]
+    )
+    return [
+        {
+            "period": p,
+            "state": found[(establishment.id, p.id)].state  # type: ignore[index]
+            if (establishment.id, p.id) in found
+            else "not_started",
+        }
+        for p in periods
+    ]

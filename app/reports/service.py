@@ -112,8 +112,8 @@ def _check_period(data: PeriodInput) -> None:
         raise DomainError(
             _("Enter the grace period as a number of days from 0 to 365"), "grace_days"
         )
-    if data.cutoff_on > data.opens_on:
-        raise DomainError(_("The cut-off date must be on or before the opening date"), "cutoff_on")
+    if data.cutoff_on > data.deadline:
+        raise DomainError(_("The cut-off date must be on or before the deadline"), "cutoff_on")
 
 
 def _form_by_version(db_session: Session, version: str | None) -> ReportForm:
