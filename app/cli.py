@@ -1,14 +1,18 @@
-"""The `portal` command: serve, database, users, demo data, mail."""
+"""The `portal` command: serve, database, users, demo data, mail, reporting periods, reminders."""
 
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlmodel import Session
 
 from app.config import get_settings
+
+if TYPE_CHECKING:
+    from app.reports.models import ReportingPeriod
 
 app = typer.Typer(
     help="Portal of the Code of Conduct against ESNNA in tourism.", no_args_is_help=True
@@ -16,9 +20,18 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 mail_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
+periods_app = typer.Typer(help="Reporting periods.", no_args_is_help=True)
+reminders_app = typer.Typer(
+    help="Reminders to establishments that must file.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(mail_app, name="mail")
+app.add_typer(periods_app, name="periods")
+app.add_typer(reminders_app, name="reminders")
+
+#: Dates on the command line: YYYY-MM-DD.
+DATE_FORMATS = ["%Y-%m-%d"]
 
 
 @app.command()
@@ -130,3 +143,118 @@ def mail_flush() -> None:
     while sent := deliver_pending(engine, settings):
         total += sent
     typer.echo(f"{total} message(s) sent.")
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+@periods_app.command("create")
+def periods_create(
+    year: Annotated[int, typer.Option(help="The year reported on.")],
+    opens: Annotated[
+        datetime | None,
+        typer.Option(formats=DATE_FORMATS, help="Filing opens (default: 1 January of year+1)."),
+    ] = None,
+    deadline: Annotated[
+        datetime | None,
+        typer.Option(formats=DATE_FORMATS, help="Deadline (default: 31 March of year+1)."),
+    ] = None,
+    grace: Annotated[int, typer.Option(help="Grace period in days after the deadline.")] = 30,
+    cutoff: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=DATE_FORMATS,
+            help="Signatories on this date must file (default: 31 December of year).",
+        ),
+    ] = None,
+    form_version: Annotated[
+        str | None, typer.Option(help="Version of the report form (default: the newest).")
+    ] = None,
+) -> None:
+    """Create the reporting period for a year."""
+    from app.db import make_engine
+    from app.errors import DomainError
+    from app.reports.service import PeriodInput, create_period, grace_ends_on
+
+    engine = make_engine(get_settings().database_url)
+    with Session(engine) as session:
+        try:
+            period = create_period(
+                db_session=session,
+                data=PeriodInput(
+                    year=year,
+                    opens_on=_day(opens),
+                    deadline=_day(deadline),
+                    grace_days=grace,
+                    cutoff_on=_day(cutoff),
+                    form_version=form_version,
+                ),
+            )
+        except DomainError as exc:
+            typer.echo(f"Error: {exc.message}", err=True)
+            raise typer.Exit(2) from None
+        session.commit()
+        typer.echo(
+            f"Created reporting period {period.year}: filing from {period.opens_on} to "
+            f"{period.deadline}, grace {period.grace_days} days (until {grace_ends_on(period)}), "
+            f"cut-off {period.cutoff_on}, report form {_form_version(session, period)}."
+        )
+
+
+def _form_version(session: Session, period: ReportingPeriod) -> str:
+    from app.reports.models import ReportForm
+
+    form = session.get(ReportForm, period.report_form_id)
+    return form.version if form else "?"
+
+
+@periods_app.command("list")
+def periods_list() -> None:
+    """List the reporting periods, newest first."""
+    from app.db import make_engine
+    from app.reports.service import grace_ends_on, list_periods, period_state, report_forms
+
+    engine = make_engine(get_settings().database_url)
+    with Session(engine) as session:
+        versions = {f.id: f.version for f in report_forms(db_session=session)}
+        periods = list_periods(db_session=session)
+        if not periods:
+            typer.echo("No reporting periods.")
+            return
+        typer.echo(
+            f"{'year':<6} {'opens':<10} {'deadline':<10} {'grace':>5} {'grace ends':<10} "
+            f"{'cut-off':<10} {'form':<8} state"
+        )
+        for p in periods:
+            typer.echo(
+                f"{p.year:<6} {p.opens_on} {p.deadline} {p.grace_days:>5} {grace_ends_on(p)} "
+                f"{p.cutoff_on} {versions.get(p.report_form_id, ''):<8} {period_state(p)}"
+            )
+
+
+@reminders_app.command("send")
+def reminders_send(
+    today: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=DATE_FORMATS, help="Act as if it were this date (default: today in Peru)."
+        ),
+    ] = None,
+) -> None:
+    """Mail the reminders due today to establishments that have not filed (run daily)."""
+    from app import clock
+    from app.db import make_engine
+    from app.mail import deliver_pending
+    from app.reports.reminders import send_reminders
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    with Session(engine) as session:
+        counts = send_reminders(
+            db_session=session, settings=settings, today=_day(today) or clock.today()
+        )
+        session.commit()
+    while deliver_pending(engine, settings):
+        pass
+    typer.echo("Reminders sent: " + ", ".join(f"{kind} {n}" for kind, n in counts.items()))

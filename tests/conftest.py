@@ -282,4 +282,27 @@ def wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untype
     return False
 
 
+@pytest.fixture
+def open_period(db):
+    """The report on last year, open now, with the deadline 20 days away."""
+    from datetime import timedelta
+
+    from app.clock import today
+    from app.reports import service
+
+    now = today()
+    period = service.create_period(
+        db_session=db,
+        data=service.PeriodInput(
+            year=now.year - 1,
+            opens_on=now - timedelta(days=10),
+            deadline=now + timedelta(days=20),
+            grace_days=30,
+            cutoff_on=now,
+        ),
+    )
+    db.commit()
+    return period
+
+
 __all__ = ["threading"]

@@ -27,6 +27,10 @@ PLAUSIBLE = {
     "privacy": "yes",
     "lang": "en",
     "next": "/",
+    "from_previous": "no",
+    "confirm": "yes",
+    "version": "1",
+    "status": "done",
 }
 
 
@@ -40,22 +44,43 @@ def _row_counts(db) -> dict[str, int]:
 
 @pytest.mark.parametrize("path", POST_ROUTES)
 @pytest.mark.parametrize("token", ["missing", "another session's"])
-def test_post_without_the_sessions_token_changes_nothing(client, app, db, path, token):
+def test_post_without_the_sessions_token_changes_nothing(client, app, db, open_period, path, token):
     from fastapi.testclient import TestClient
 
+    from app.reports.models import Evidence
     from tests.conftest import csrf_of
 
     make_user(db, "rosa@hostal.pe")
     sign_in(client, "rosa@hostal.pe")
     establishment_id = add_establishment(client)
-    url = path.replace("{establishment_id}", str(establishment_id)).replace("{token}", "x" * 43)
-    data = dict(PLAUSIBLE)
+    post_form(client, f"/establishments/{establishment_id}/sign", SIGNATURE)
+    report = f"/establishments/{establishment_id}/reports/{open_period.year}"
+    post_form(client, f"{report}/start", {"from_previous": "no"}, form_page=report)
+    client.post(
+        f"{report}/sections/policy/evidence",
+        data={"csrf_token": csrf_of(client, report)},
+        files={"file": ("a.pdf", b"%PDF-1.4 test", "application/pdf")},
+    )
+    evidence_id = db.scalars(select(Evidence.id)).one()
+    url = (
+        path.replace("{establishment_id}", str(establishment_id))
+        .replace("{token}", "x" * 43)
+        .replace("{year}", str(open_period.year))
+        .replace("{code}", "policy")
+        .replace("{evidence_id}", str(evidence_id))
+    )
+    data = dict(PLAUSIBLE) if not url.endswith("/evidence") else {}
+    files = (
+        {"file": ("b.pdf", b"%PDF-1.4 other", "application/pdf")}
+        if url.endswith("/evidence")
+        else None
+    )
     if token != "missing":
         with TestClient(app) as stranger:
             data["csrf_token"] = csrf_of(stranger, "/account/login")
     before = _row_counts(db)
-    response = client.post(url, data=data)
-    assert response.status_code in (303, 400), response.status_code
+    response = client.post(url, data=data, files=files)
+    assert response.status_code in (303, 400, 403), response.status_code
     assert _row_counts(db) == before
     assert db.scalars(select(User.locale).where(User.email == "rosa@hostal.pe")).one() == "es"
     assert client.get("/dashboard").status_code == 200  # still signed in

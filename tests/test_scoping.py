@@ -1,16 +1,24 @@
-"""Nobody reaches another operator's establishment through any route that takes an id."""
+"""Nobody reaches another operator's establishment, report or evidence through any route that takes an id."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import SQLModel
 
-from app.conduct.models import Signature
 from app.main import route_table
 from tests.conftest import SIGNATURE, add_establishment, csrf_of, make_user, post_form, sign_in
+from tests.reports.conftest import (
+    COMPLETE,
+    fill_all,
+    report_url,
+)
 
-# Path parameters that are not ids of someone's records (single-use tokens from mails).
-NOT_RECORD_IDS = {"token", "path"}
+# Path parameters that are not ids of someone's records (single-use tokens from mails), or that
+# only ever select inside an establishment already checked (year, section, submission number).
+NOT_RECORD_IDS = {"token", "year", "code", "number"}
+RECORD_IDS = {"establishment_id", "evidence_id"}
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def _id_routes() -> list[tuple[str, str]]:
@@ -25,41 +33,99 @@ def _id_routes() -> list[tuple[str, str]]:
 def test_every_route_with_an_id_is_covered_here():
     for route in route_table():
         params = {p.name for p in route.dependant.path_params}
-        assert params <= {"establishment_id"} | NOT_RECORD_IDS, (
+        assert params <= RECORD_IDS | NOT_RECORD_IDS, (
             f"{route.path}: add its id to the scoping test"
         )
+        if params & RECORD_IDS:
+            assert "{establishment_id}" in route.path, f"{route.path}: scope it by establishment"
 
 
-@pytest.mark.parametrize(("method", "path"), _id_routes())
-def test_another_operator_gets_not_found_and_changes_nothing(client, db, method, path):
+def _row_counts(db) -> dict[str, int]:
+    db.expire_all()
+    return {
+        t.name: db.scalar(select(func.count()).select_from(t))
+        for t in SQLModel.metadata.sorted_tables
+    }
+
+
+@pytest.fixture
+def victim(client, db, open_period):
+    """An operator's signed establishment with a filed report and evidence; then an intruder signs in."""
     make_user(db, "owner@hostal.pe")
     sign_in(client, "owner@hostal.pe")
     theirs = add_establishment(client, branch_code="0000")
     post_form(client, f"/establishments/{theirs}/sign", SIGNATURE)
-    post_form(client, "/account/logout", {}, form_page="/dashboard")
+    url = report_url(theirs, open_period)
+    post_form(client, f"{url}/start", {"from_previous": "no"}, form_page=url)
+    token = csrf_of(client, f"{url}/sections/policy")
+    client.post(
+        f"{url}/sections/policy/evidence",
+        data={"csrf_token": token},
+        files={"file": ("politica.pdf", PDF, "application/pdf")},
+    )
+    fill_all(client, theirs, open_period)
+    from app.reports.models import Evidence
 
+    evidence_id = db.scalars(select(Evidence.id)).one()
+    post_form(client, "/account/logout", {}, form_page="/dashboard")
     make_user(db, "intruder@otro.pe")
     sign_in(client, "intruder@otro.pe")
     own = add_establishment(client, branch_code="0001", trade_name="Propio")
-    before = db.scalar(select(func.count()).select_from(Signature))
-    url = path.replace("{establishment_id}", str(theirs))
-    if method == "GET":
-        response = client.get(url)
-    else:
-        token = csrf_of(client, f"/establishments/{own}/sign")
-        response = client.request(method, url, data={"csrf_token": token, **SIGNATURE})
-    assert response.status_code == 404
-    assert "Hostal Ñusta" not in response.text
-    db.expire_all()
-    assert db.scalar(select(func.count()).select_from(Signature)) == before
+    return {
+        "establishment_id": theirs,
+        "evidence_id": evidence_id,
+        "year": open_period.year,
+        "own": own,
+    }
+
+
+def _url(path: str, ids: dict) -> str:
+    return (
+        path.replace("{establishment_id}", str(ids["establishment_id"]))
+        .replace("{evidence_id}", str(ids["evidence_id"]))
+        .replace("{year}", str(ids["year"]))
+        .replace("{code}", "policy")
+        .replace("{number}", "1")
+    )
 
 
 @pytest.mark.parametrize(("method", "path"), _id_routes())
-def test_signed_out_visitors_are_sent_to_sign_in(client, db, method, path):
-    make_user(db, "owner@hostal.pe")
-    sign_in(client, "owner@hostal.pe")
-    theirs = add_establishment(client)
+def test_another_operator_gets_not_found_and_changes_nothing(client, db, victim, method, path):
+    url = _url(path, victim)
+    before = _row_counts(db)
+    if method == "GET":
+        response = client.get(url)
+    else:
+        token = csrf_of(client, f"/establishments/{victim['own']}/sign")
+        upload = url.endswith("/evidence")
+        data = (
+            {"csrf_token": token}
+            if upload
+            else {
+                "csrf_token": token,
+                **SIGNATURE,
+                **COMPLETE["policy"],
+                "version": "1",
+                "confirm": "yes",
+                "from_previous": "no",
+            }
+        )
+        response = client.request(
+            method,
+            url,
+            data=data,
+            files={"file": ("x.pdf", PDF, "application/pdf")}
+            if url.endswith("/evidence")
+            else None,
+        )
+    assert response.status_code == 404
+    assert "Hostal Ñusta" not in response.text
+    assert _row_counts(db) == before
+
+
+@pytest.mark.parametrize(("method", "path"), _id_routes())
+def test_signed_out_visitors_are_sent_to_sign_in(client, db, victim, method, path):
     post_form(client, "/account/logout", {}, form_page="/dashboard")
-    response = client.request(method, path.replace("{establishment_id}", str(theirs)))
+    response = client.request(method, _url(path, victim))
     assert response.status_code == 303
     assert response.headers["location"].startswith("/account/login?next=")

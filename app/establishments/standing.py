@@ -1,18 +1,21 @@
 """The one place that says where an establishment stands with the Code.
 
-Computed from the data (signatures now; reports and decisions as they arrive), never typed in.
+Computed from the data (signatures, reporting periods, reports and their decisions), never typed in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select
 from sqlmodel import Session
 
+from app.clock import lima_date, today
 from app.conduct.models import Signature
 from app.i18n import lazy_gettext
+from app.reports.models import AnnualReport, ReportingPeriod
 
 
 class Standing(StrEnum):
@@ -55,22 +58,47 @@ _TAGS = {
     Standing.REVOKED: "revoked",
     Standing.WITHDRAWN: "neutral",
 }
+_FILED = ("submitted", "resubmitted")
 
 
-def standing_from(signature: Signature | None) -> Standing:
-    """Where an establishment stands given its latest signature.
+def standing_from(
+    signature: Signature | None,
+    periods: Iterable[ReportingPeriod] = (),
+    report_states: dict[int, str] | None = None,
+    on: date | None = None,
+) -> Standing:
+    """Where an establishment stands, given its latest signature, the reporting periods, and the
+    state of its report for each period (by period id).
 
-    No reporting period has fallen due yet in this version of the portal, so a signature in
-    force means good standing.
+    The report that counts is the one of the latest period the establishment had to file for
+    whose deadline has passed, or that it has already filed.
     """
     if signature is None:
         return Standing.NOT_SIGNED
-    return {
-        "active": Standing.GOOD,
-        "suspended": Standing.SUSPENDED,
-        "revoked": Standing.REVOKED,
-        "withdrawn": Standing.WITHDRAWN,
-    }[signature.status]
+    if signature.status != "active":
+        return {
+            "suspended": Standing.SUSPENDED,
+            "revoked": Standing.REVOKED,
+            "withdrawn": Standing.WITHDRAWN,
+        }[signature.status]
+    on = on or today()
+    states = report_states or {}
+    signed_on = lima_date(signature.signed_at)
+    for period in sorted(periods, key=lambda p: p.year, reverse=True):
+        if signed_on > period.cutoff_on:
+            continue  # not a signatory yet on the cut-off date: nothing to file
+        state = states.get(period.id)  # type: ignore[arg-type]
+        if on <= period.deadline and state not in (*_FILED, "approved", "rejected"):
+            continue  # not due yet
+        if state == "approved":
+            return Standing.GOOD
+        if state == "rejected":
+            return Standing.NON_COMPLIANT
+        if state in _FILED:
+            return Standing.PENDING_REVIEW
+        grace_end = period.deadline + timedelta(days=period.grace_days)
+        return Standing.NON_COMPLIANT if on > grace_end else Standing.OVERDUE
+    return Standing.GOOD
 
 
 def latest_signatures(
@@ -92,6 +120,15 @@ def latest_signatures(
 
 
 def standings(db_session: Session, establishment_ids: Iterable[int]) -> dict[int, Standing]:
+    """The standing of each establishment, with a fixed number of queries however many there are."""
     ids = list(establishment_ids)
+    if not ids:
+        return {}
     latest = latest_signatures(db_session, ids)
-    return {i: standing_from(latest.get(i)) for i in ids}
+    periods = list(db_session.scalars(select(ReportingPeriod)))
+    states: dict[int, dict[int, str]] = {}
+    for report in db_session.scalars(
+        select(AnnualReport).where(AnnualReport.establishment_id.in_(ids))  # type: ignore[attr-defined]
+    ):
+        states.setdefault(report.establishment_id, {})[report.period_id] = report.state
+    return {i: standing_from(latest.get(i), periods, states.get(i)) for i in ids}

@@ -17,7 +17,7 @@ from app.errors import DomainError
 from app.establishments import service
 from app.establishments.forms import EstablishmentForm
 from app.establishments.models import Establishment
-from app.establishments.standing import latest_signatures, standing_from
+from app.establishments.standing import latest_signatures, standings
 from app.i18n import _
 from app.jurisdiction import current_scheme
 from app.web import PostedForm, RecordId, form_state, redirect, render, validate_form
@@ -38,13 +38,11 @@ def dashboard(
     establishments, total = service.list_readable(
         db_session=db, user=user, page=page, per_page=PER_PAGE
     )
-    signatures = latest_signatures(db, [e.id for e in establishments])  # type: ignore[misc]
+    ids = [e.id for e in establishments]
+    signatures = latest_signatures(db, ids)  # type: ignore[arg-type]
+    standing = standings(db, ids)  # type: ignore[arg-type]
     rows = [
-        {
-            "establishment": e,
-            "signature": signatures.get(e.id),
-            "standing": standing_from(signatures.get(e.id)),
-        }  # type: ignore[arg-type]
+        {"establishment": e, "signature": signatures.get(e.id), "standing": standing[e.id]}  # type: ignore[index]
         for e in establishments
     ]
     return render(
@@ -109,7 +107,7 @@ def establishment_page(
             "in_force": conduct.signature_in_force(
                 db_session=db, establishment_id=establishment_id
             ),
-            "standing": standing_from(signature),
+            "standing": standings(db, [establishment_id])[establishment_id],
             "can_manage": service.manages(db_session=db, user=user, establishment=establishment),
             "reports": _reports_of(db, establishment),
         },

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from app.conduct.models import Signature
 from app.establishments.models import Establishment
-from app.establishments.standing import Standing, standing_from
+from app.establishments.standing import Standing, standings
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,7 @@ def search(
         .offset((page - 1) * per_page)
         .limit(per_page)
     ).all()
+    standing = standings(db_session, [e.id for e, _s in rows])  # type: ignore[misc]
     entries = [
         RegisterEntry(
             id=e.id,  # type: ignore[arg-type]
@@ -85,7 +86,7 @@ def search(
             district=e.district,
             signatory_number=s.signatory_number,
             signed_on=s.signed_at.date(),
-            standing=standing_from(s),
+            standing=standing[e.id],  # type: ignore[index]
         )
         for e, s in rows
     ]

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationInfo, field_validator
 
-from app.auth.models import User
 from app.auth.dependencies import require
+from app.auth.models import User
 from app.auth.roles import Permission
 from app.clock import today
 from app.db import DbSession

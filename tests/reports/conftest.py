@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 
-from app.clock import today
-from app.reports import service
 from tests.conftest import SIGNATURE, add_establishment, make_user, post_form, sign_in
-
-
-@pytest.fixture
-def open_period(db):
-    """The report on last year, open now, with the deadline 20 days away."""
-    now = today()
-    period = service.create_period(
-        db_session=db,
-        data=service.PeriodInput(
-            year=now.year - 1,
-            opens_on=now - timedelta(days=10),
-            deadline=now + timedelta(days=20),
-            grace_days=30,
-            cutoff_on=now,
-        ),
-    )
-    db.commit()
-    return period
 
 
 @pytest.fixture
