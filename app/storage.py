@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -46,7 +47,8 @@ class LocalStorage:
                 os.fsync(target.fileno())
             temporary.replace(path)
         except OSError as exc:
-            temporary.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
             raise StorageFull(str(exc)) from exc
 
     def read(self, key: str) -> Iterator[bytes]:

@@ -19,6 +19,9 @@ _SIGNATURES = {
 }
 
 
+_SAME_KIND = {".jpg": (".jpg", ".jpeg"), ".pdf": (".pdf",), ".png": (".png",)}
+
+
 class EvidenceRefused(Exception):
     """The file cannot be accepted; str(exc) says why, in the person's language."""
 
@@ -45,8 +48,12 @@ def safe_filename(name: str, extension: str) -> str:
     """A name to show and to download under: no folders, no control characters, the right extension."""
     name = unicodedata.normalize("NFC", name or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(c for c in name if unicodedata.category(c)[0] != "C")
-    stem = re.sub(r"\.[A-Za-z0-9]{1,5}$", "", name).strip(" .") or "evidencia"
-    stem = re.sub(r"[^\w\- ()áéíóúñÁÉÍÓÚÑ]", "_", stem)[:120]
+    match = re.search(r"\.([A-Za-z0-9]{1,5})$", name)
+    stem = (name[: match.start()] if match else name).strip(" .") or "evidencia"
+    stem = re.sub(r"[^\w\- ()]", "_", stem)[:120]
+    # Keep the person's own spelling of the right extension (.jpeg, .JPG); otherwise the true one.
+    if match and "." + match.group(1).lower() in _SAME_KIND.get(extension, (extension,)):
+        extension = "." + match.group(1)
     return stem + extension
 
 
