@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlmodel import Session
 
+from app.auth.models import User
 from app.auth.service import create_user, get_user_by_email
 from app.conduct.models import Signature
 from app.conduct.service import current_code_version, next_signatory_number
@@ -197,5 +198,130 @@ def load_demo(engine: Engine) -> list[tuple[str, str, str]]:
                             signed_by_id=users[owner].id,
                         )
                     )
+            session.flush()
+            _demo_reports(session, users["operador@demo.pe"])
             session.commit()
     return [(role, email, PASSWORD) for role, email, _ in ACCOUNTS]
+
+
+# What a typical lodging answers, as it would be typed in the report form.
+ANSWERS = {
+    "policy": {
+        "status": "done",
+        "narrative": "Política aprobada por la gerencia y publicada en recepción.",
+        "fig-adopted": "yes",
+        "fig-adopted_on": "2023-03-01",
+        "fig-published_where": "Recepción y página web",
+    },
+    "training": {
+        "status": "partly",
+        "narrative": "Dos sesiones con la DIRCETUR; falta el personal nuevo.",
+        "fig-staff_total": "14",
+        "fig-staff_trained": "10",
+        "fig-sessions-0-date": "2024-05-03",
+        "fig-sessions-0-provider": "DIRCETUR",
+        "fig-sessions-0-hours": "3",
+    },
+    "supplier_contracts": {
+        "status": "done",
+        "narrative": "Cláusula incluida en todos los contratos.",
+        "fig-contracts_total": "6",
+        "fig-contracts_with_clause": "6",
+    },
+    "traveller_information": {
+        "status": "done",
+        "narrative": "Afiche en recepción y habitaciones.",
+        "fig-poster_displayed": "yes",
+        "fig-poster_locations": "Recepción, habitaciones",
+        "fig-on_website": "yes",
+    },
+    "minors_entry_control": {
+        "status": "done",
+        "narrative": "Se verifica identidad y parentesco al registrarse.",
+        "fig-procedure_in_place": "yes",
+        "fig-entries_refused": "0",
+    },
+    "reporting": {
+        "status": "done",
+        "narrative": "No se detectaron casos en el año.",
+        "fig-cases_detected": "0",
+        "fig-cases_reported": "0",
+    },
+    "local_stakeholders": {
+        "status": "done",
+        "narrative": "Participación en la mesa distrital de protección.",
+        "fig-activities": "2",
+    },
+}
+# The state of each establishment's report, by trade name: (year before last, last year).
+REPORT_STATES = {
+    "Hostal Ñusta": ("approved", "draft"),
+    "Amazonía Lodge Tambopata": ("approved", "submitted"),
+    "Titicaca Tours": ("rejected", None),
+    "Restaurante El Tumi": ("approved", "submitted"),
+}
+
+
+def _demo_reports(session: Session, operator: User) -> None:
+    """Two periods: the year before last (closed long ago) and last year (open, deadline extended)."""
+    from datetime import date, timedelta
+
+    from app.clock import today
+    from app.reports.models import AnnualReport, ReportSubmission
+    from app.reports.service import PeriodInput, canonical_sha256, create_period, form_definition
+
+    now = today()
+    older = create_period(db_session=session, data=PeriodInput(year=now.year - 2))
+    latest = create_period(
+        db_session=session,
+        data=PeriodInput(
+            year=now.year - 1, deadline=max(date(now.year, 3, 31), now + timedelta(days=45))
+        ),
+    )
+    for establishment in session.scalars(select(Establishment)):
+        states = REPORT_STATES.get(establishment.trade_name)
+        if not states:
+            continue
+        for period, state in zip((older, latest), states, strict=True):
+            if state is None:
+                continue
+            definition = form_definition(db_session=session, period=period)
+            content = definition.empty_content(establishment.category)
+            for section in definition.sections_for(establishment.category):
+                values, _errors = definition.parse_section(
+                    section, ANSWERS[section.code], period.year
+                )
+                content["sections"][section.code] = values
+            report = AnnualReport(
+                establishment_id=establishment.id,
+                period_id=period.id,
+                state=state,
+                content=content,
+                updated_by_id=operator.id,
+            )
+            session.add(report)
+            session.flush()
+            if state != "draft":
+                filed = {
+                    "year": period.year,
+                    "form_version": definition.version,
+                    "establishment": {
+                        "ruc": establishment.ruc,
+                        "branch_code": establishment.branch_code,
+                        "legal_name": establishment.legal_name,
+                        "trade_name": establishment.trade_name,
+                        "category": establishment.category,
+                        "region": establishment.region,
+                    },
+                    "sections": content["sections"],
+                    "evidence": [],
+                }
+                session.add(
+                    ReportSubmission(
+                        report_id=report.id,
+                        number=1,
+                        content=filed,
+                        content_sha256=canonical_sha256(filed),
+                        submitted_by_id=operator.id,
+                    )
+                )
