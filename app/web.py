@@ -11,7 +11,7 @@ from http.cookies import SimpleCookie
 from typing import Annotated, Any, ClassVar, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_time
 from fastapi import Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -387,10 +387,9 @@ def date_long(value: date | datetime) -> str:
 @template_filter("datetime_local")
 def datetime_local(value: datetime) -> str:
     """A moment in Peru's time, which is what operators and reviewers read."""
-    return (
-        format_datetime(value.astimezone(LIMA), format="d MMMM y, HH:mm", locale=i18n.get_locale())
-        + " (PET)"
-    )
+    local = value.astimezone(LIMA)
+    day = format_date(local.date(), format="long", locale=i18n.get_locale())
+    return f"{day}, {format_time(local, 'HH:mm', locale=i18n.get_locale())} (PET)"
 
 
 @template_filter("category_name")
