@@ -102,9 +102,12 @@ class PeriodInput:
         )
 
 
-def _check_period(data: PeriodInput) -> None:
-    if not 2018 <= data.year <= 2100:
+def _check_year(year: int) -> None:
+    if not 2018 <= year <= 2100:
         raise DomainError(_("Enter a year between 2018 and 2100"), "year")
+
+
+def _check_period(data: PeriodInput) -> None:
     assert data.opens_on and data.deadline and data.cutoff_on
     if data.deadline < data.opens_on:
         raise DomainError(_("The deadline must be on or after the opening date"), "deadline")
@@ -129,6 +132,7 @@ def _form_by_version(db_session: Session, version: str | None) -> ReportForm:
 
 
 def create_period(*, db_session: Session, data: PeriodInput) -> ReportingPeriod:
+    _check_year(data.year)
     data = data.resolved()
     _check_period(data)
     form = _form_by_version(db_session, data.form_version)

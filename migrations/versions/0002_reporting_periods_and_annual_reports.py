@@ -13,7 +13,6 @@ from alembic import op
 
 import app.db
 
-
 revision: str = "15462fe4a2cf"
 down_revision: str | None = "95253207cd1e"
 branch_labels: str | Sequence[str] | None = None
