@@ -1,5 +1,6 @@
 """Every table, imported in one place so that Alembic and the tests see the whole schema."""
 
+from app.audit.models import AuditEntry, AuditHead
 from app.auth.models import AccountToken, LoginFailure, User, UserRegion, UserSession
 from app.conduct.models import CodeVersion, SignatoryCounter, Signature
 from app.establishments.models import Establishment, EstablishmentOperator
@@ -12,8 +13,12 @@ from app.reports.models import (
     ReportingPeriod,
     ReportSubmission,
 )
+from app.reviews.models import ReviewDecision
 
 __all__ = [
+    "AuditEntry",
+    "AuditHead",
+    "ReviewDecision",
     "AnnualReport",
     "Evidence",
     "ReminderSent",

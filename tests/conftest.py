@@ -136,11 +136,31 @@ def make_settings(database_url: str, smtp_port: int, base_url: str, tmp: Path) -
     )
 
 
+def _audit_migration():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "migrations" / "versions" / "0003_reviews_and_audit.py"
+    spec = importlib.util.spec_from_file_location("audit_migration", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
 def _empty_tables(app: FastAPI) -> None:
+    """Start each test from an empty portal. The audit log refuses deletes, so its guard is lifted here."""
     with Session(app.state.engine) as session:
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        if sqlite:
+            session.execute(text("DROP TRIGGER IF EXISTS audit_entry_no_update"))
+            session.execute(text("DROP TRIGGER IF EXISTS audit_entry_no_delete"))
+        else:
+            session.execute(text("SET LOCAL session_replication_role = replica"))
         for table in reversed(SQLModel.metadata.sorted_tables):
             if table.name not in KEEP_TABLES:
                 session.execute(table.delete())
+        if sqlite:
+            for statement in _audit_migration()._APPEND_ONLY_SQLITE:
+                session.execute(text(statement))
         session.commit()
 
 

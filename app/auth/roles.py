@@ -14,6 +14,9 @@ class Permission(StrEnum):
     VIEW_ALL_ESTABLISHMENTS = "view_all_establishments"
     MANAGE_STAFF = "manage_staff"
     MANAGE_PERIODS = "manage_periods"
+    REVIEW_REPORTS = "review_reports"
+    MANAGE_SIGNATURES = "manage_signatures"
+    READ_AUDIT = "read_audit"
 
 
 class Role:
@@ -39,14 +42,28 @@ class Reviewer(Role):
     description = lazy_gettext(
         "Staff of a regional tourism directorate: reviews the establishments of their region(s)."
     )
-    permissions = frozenset({Permission.VIEW_REGION_ESTABLISHMENTS})
+    permissions = frozenset(
+        {
+            Permission.VIEW_REGION_ESTABLISHMENTS,
+            Permission.REVIEW_REPORTS,
+            Permission.MANAGE_SIGNATURES,
+            Permission.READ_AUDIT,
+        }
+    )
 
 
 class NationalReviewer(Role):
     code = "national_reviewer"
     name = lazy_gettext("National reviewer")
     description = lazy_gettext("Ministry staff: reviews the establishments of every region.")
-    permissions = frozenset({Permission.VIEW_ALL_ESTABLISHMENTS})
+    permissions = frozenset(
+        {
+            Permission.VIEW_ALL_ESTABLISHMENTS,
+            Permission.REVIEW_REPORTS,
+            Permission.MANAGE_SIGNATURES,
+            Permission.READ_AUDIT,
+        }
+    )
 
 
 class Admin(Role):
@@ -56,7 +73,12 @@ class Admin(Role):
         "Portal administrator: manages staff accounts, reporting periods and versions of the Code text."
     )
     permissions = frozenset(
-        {Permission.VIEW_ALL_ESTABLISHMENTS, Permission.MANAGE_STAFF, Permission.MANAGE_PERIODS}
+        {
+            Permission.VIEW_ALL_ESTABLISHMENTS,
+            Permission.MANAGE_STAFF,
+            Permission.MANAGE_PERIODS,
+            Permission.READ_AUDIT,
+        }
     )
 
 

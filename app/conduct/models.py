@@ -72,6 +72,9 @@ class Signature(SQLModel, table=True):
     signed_by_id: int | None = Field(
         default=None, foreign_key="user_account.id", ondelete="SET NULL"
     )
+    #: When the status last changed (suspension, revocation, reinstatement, withdrawal) and why.
+    status_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status_reason: str | None = Field(default=None, max_length=1000)
 
 
 class SignatoryCounter(SQLModel, table=True):

@@ -74,6 +74,10 @@ class AnnualReport(SQLModel, table=True):
     updated_by_id: int | None = Field(
         default=None, foreign_key="user_account.id", ondelete="SET NULL"
     )
+    #: The reviewer working on it, so two reviewers do not review the same report.
+    assigned_to_id: int | None = Field(
+        default=None, foreign_key="user_account.id", ondelete="SET NULL"
+    )
 
 
 class ReportSubmission(SQLModel, table=True):
