@@ -178,3 +178,93 @@ def _mail_acknowledgement(
 
 def get_signature(*, db_session: Session, signature_id: int) -> Signature | None:
     return db_session.get(Signature, signature_id)
+
+
+# --- suspension, revocation, reinstatement, withdrawal --------------------------------------------
+
+# Which status each action leads to, from which statuses, and who may take it.
+STATUS_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "suspend": ("suspended", ("active",)),
+    "reinstate": ("active", ("suspended",)),
+    "revoke": ("revoked", ("active", "suspended")),
+    "withdraw": ("withdrawn", ("active",)),
+}
+
+
+def change_signature_status(
+    *,
+    db_session: Session,
+    settings: Settings,
+    user: User,
+    establishment_id: int,
+    action: str,
+    reason: str,
+) -> Signature:
+    """Suspend, reinstate or revoke a signatory (staff of its region), or withdraw it (its operator).
+
+    The establishment's standing changes at once: it is computed from the signature's status.
+    """
+    from app.audit import service as audit
+    from app.auth.roles import Permission, has_permission
+
+    if action not in STATUS_ACTIONS:
+        raise DomainError(_("Choose what to do"), "action")
+    if action == "withdraw":
+        establishment = establishments.get_managed(
+            db_session=db_session, user=user, establishment_id=establishment_id
+        )
+    else:
+        if not has_permission(user.role, Permission.MANAGE_SIGNATURES):
+            raise DomainError(_("Only reviewers can suspend, reinstate or revoke a signatory"))
+        establishment = establishments.get_readable(
+            db_session=db_session, user=user, establishment_id=establishment_id
+        )
+    reason = reason.strip()
+    if not reason:
+        raise DomainError(_("Give the reason"), "reason")
+    if len(reason) > 1000:
+        raise DomainError(
+            _(
+                "Enter at most %(limit)s characters (you entered %(count)s)",
+                limit=1000,
+                count=len(reason),
+            ),
+            "reason",
+        )
+    signature = signature_in_force(db_session=db_session, establishment_id=establishment.id)  # type: ignore[arg-type]
+    new_status, allowed_from = STATUS_ACTIONS[action]
+    if signature is None or signature.status not in allowed_from:
+        raise DomainError(_("This signatory's status does not allow that now"))
+    before = signature.status
+    signature.status = new_status
+    signature.status_changed_at = utcnow()
+    signature.status_reason = reason
+    db_session.flush()
+    audit.record(
+        db_session=db_session,
+        actor=user,
+        action=f"signature.{action}",
+        object_type="signature",
+        object_id=signature.signatory_number,
+        region=establishment.region,
+        summary=establishment.trade_name,
+        before={"status": before},
+        after={"status": new_status, "reason": reason},
+    )
+    for operator in establishments.operators_of(
+        db_session=db_session, establishment_id=establishment.id
+    ):  # type: ignore[arg-type]
+        queue_mail(
+            db_session=db_session,
+            to=operator.email,
+            template="signature_status",
+            locale=operator.locale,
+            context={
+                "establishment": establishment,
+                "signature": signature,
+                "action": action,
+                "reason": reason,
+                "link": f"{settings.base_url}/establishments/{establishment.id}",
+            },
+        )
+    return signature
