@@ -1,4 +1,4 @@
-"""The `portal` command: serve, database, users, demo data, mail, reporting periods, reminders."""
+"""The `portal` command: serve, database, users, demo data, mail, reporting periods, reminders, audit log."""
 
 from __future__ import annotations
 
@@ -24,11 +24,13 @@ periods_app = typer.Typer(help="Reporting periods.", no_args_is_help=True)
 reminders_app = typer.Typer(
     help="Reminders to establishments that must file.", no_args_is_help=True
 )
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(mail_app, name="mail")
 app.add_typer(periods_app, name="periods")
 app.add_typer(reminders_app, name="reminders")
+app.add_typer(audit_app, name="audit")
 
 #: Dates on the command line: YYYY-MM-DD.
 DATE_FORMATS = ["%Y-%m-%d"]
@@ -258,3 +260,22 @@ def reminders_send(
     while deliver_pending(engine, settings):
         pass
     typer.echo("Reminders sent: " + ", ".join(f"{kind} {n}" for kind, n in counts.items()))
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain; exit 1 if an entry was changed, removed or inserted."""
+    from app.audit.service import verify
+    from app.db import make_engine
+
+    engine = make_engine(get_settings().database_url)
+    with Session(engine) as session:
+        report = verify(db_session=session)
+    engine.dispose()
+    if report.intact:
+        typer.echo(f"Audit log intact: {report.entries} entries.")
+        return
+    for problem in report.problems:
+        typer.echo(problem)
+    typer.echo("Audit log BROKEN")
+    raise typer.Exit(1)

@@ -13,10 +13,13 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import pages
+from app.audit import views as audit_views
+from app.auth import admin_views as staff_admin_views
 from app.auth import views as auth_views
 from app.auth.dependencies import Forbidden, LoginRequired, load_user
 from app.conduct import views as conduct_views
 from app.config import ROOT, Settings, get_settings
+from app.dashboard import views as dashboard_views
 from app.db import make_engine
 from app.errors import NotFound
 from app.establishments import views as establishment_views
@@ -24,6 +27,7 @@ from app.i18n import _
 from app.register import views as register_views
 from app.reports import admin_views as period_admin_views
 from app.reports import views as report_views
+from app.reviews import views as review_views
 from app.storage import LocalStorage
 from app.web import PortalMiddleware, login_url, render
 
@@ -38,6 +42,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     register_views.router,
     report_views.router,
     period_admin_views.router,
+    staff_admin_views.router,
+    dashboard_views.router,
+    audit_views.router,
+    review_views.router,
 )
 
 

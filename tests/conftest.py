@@ -139,7 +139,12 @@ def make_settings(database_url: str, smtp_port: int, base_url: str, tmp: Path) -
 def _audit_migration():  # type: ignore[no-untyped-def]
     import importlib.util
 
-    path = Path(__file__).resolve().parent.parent / "migrations" / "versions" / "0003_reviews_and_audit.py"
+    path = (
+        Path(__file__).resolve().parent.parent
+        / "migrations"
+        / "versions"
+        / "0003_reviews_and_audit.py"
+    )
     spec = importlib.util.spec_from_file_location("audit_migration", path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
@@ -323,6 +328,18 @@ def open_period(db):
     )
     db.commit()
     return period
+
+
+@pytest.fixture
+def operator_with_establishment(client, db):
+    """Signed in as an operator whose lodging has signed the Code; returns the establishment id."""
+    make_user(db, "rosa@hostal.pe")
+    sign_in(client, "rosa@hostal.pe")
+    post_form(client, "/language", {"lang": "en", "next": "/"}, form_page="/")
+    establishment_id = add_establishment(client)
+    response = post_form(client, f"/establishments/{establishment_id}/sign", SIGNATURE)
+    assert response.status_code == 303
+    return establishment_id
 
 
 __all__ = ["threading"]

@@ -156,7 +156,7 @@ def readable_statement(user: User, filters: AuditFilter) -> Select[tuple[AuditEn
         statement = statement.where(AuditEntry.action == filters.action)
     if filters.actor:
         statement = statement.where(
-            func.lower(AuditEntry.actor_email).contains(filters.actor.lower())
+            func.lower(AuditEntry.actor_email).contains(filters.actor.lower(), autoescape=True)
         )
     if filters.region:
         statement = statement.where(AuditEntry.region == filters.region)

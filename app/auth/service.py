@@ -10,12 +10,13 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
+from app.audit import service as audit
 from app.auth.models import AccountToken, LoginFailure, User, UserRegion, UserSession
 from app.auth.passwords import hash_password, password_problem, verify_password
 from app.auth.roles import ROLES
 from app.config import Settings
 from app.db import utcnow
-from app.errors import DomainError
+from app.errors import DomainError, NotFound
 from app.i18n import _
 from app.jurisdiction import current_scheme
 from app.mail import queue_mail
@@ -303,3 +304,155 @@ def reset_password(*, db_session: Session, token: str, password: str) -> User:
 def set_user_locale(*, db_session: Session, user: User, locale: str) -> None:
     user.locale = locale
     db_session.flush()
+
+
+# --- staff accounts, managed by administrators ---------------------------------------------------
+
+STAFF_ROLES = ("reviewer", "national_reviewer", "admin")
+
+
+def _account_state(db_session: Session, user: User) -> dict[str, object]:
+    """What the audit log keeps of an account before and after a change (never the password)."""
+    return {
+        "role": user.role,
+        "regions": user_regions(db_session=db_session, user=user),
+        "is_active": user.is_active,
+    }
+
+
+def _check_staff(role: str, regions: Sequence[str]) -> list[str]:
+    """The regions to keep for a staff role: only a regional reviewer has (and needs) some."""
+    if role not in STAFF_ROLES:
+        raise DomainError(_("Choose the role of the staff member"), "role")
+    if role != "reviewer":
+        return []
+    if not regions:
+        raise DomainError(_("A regional reviewer needs at least one region"), "regions")
+    scheme = current_scheme()
+    for region in regions:
+        if scheme.region(region) is None:
+            raise DomainError(_("Unknown region: %(code)s", code=region), "regions")
+    return sorted(set(regions))
+
+
+def list_accounts(
+    *, db_session: Session, role: str = "", page: int = 1, per_page: int = 50
+) -> tuple[list[User], int]:
+    """Every account (staff and operators), by e-mail address; only one role when `role` is given."""
+    statement = select(User)
+    if role:
+        statement = statement.where(User.role == role)
+    total = db_session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    rows = db_session.scalars(
+        statement.order_by(User.email).offset((page - 1) * per_page).limit(per_page)
+    )
+    return list(rows), total
+
+
+def regions_by_user(*, db_session: Session, user_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The regions of several accounts at once (one query), by account id."""
+    found: dict[int, list[str]] = {}
+    if not user_ids:
+        return found
+    for user_id, region in db_session.execute(
+        select(UserRegion.user_id, UserRegion.region)
+        .where(UserRegion.user_id.in_(list(user_ids)))  # type: ignore[attr-defined]
+        .order_by(UserRegion.user_id, UserRegion.region)
+    ):
+        found.setdefault(user_id, []).append(region)
+    return found
+
+
+def get_user(*, db_session: Session, user_id: int) -> User:
+    """One account by id, or NotFound."""
+    user = db_session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    return user
+
+
+def create_staff(
+    *,
+    db_session: Session,
+    actor: User,
+    email: str,
+    password: str,
+    role: str,
+    regions: Sequence[str] = (),
+) -> User:
+    """Create a staff account with a temporary password; the administrator vouches for the address."""
+    regions = _check_staff(role, regions)
+    user = create_user(
+        db_session=db_session,
+        email=email,
+        password=password,
+        role=role,
+        regions=regions,
+        confirmed=True,
+    )
+    audit.record(
+        db_session=db_session,
+        actor=actor,
+        action="user.create",
+        object_type="user",
+        object_id=user.id,
+        summary=user.email,
+        after={"email": user.email, **_account_state(db_session, user)},
+    )
+    return user
+
+
+def update_staff(
+    *, db_session: Session, actor: User, user: User, role: str, regions: Sequence[str]
+) -> User:
+    """Change a staff member's role and regions. Nobody changes their own role (the last
+    administrator could lock everyone out)."""
+    if user.role not in STAFF_ROLES:
+        raise DomainError(_("Only staff accounts have a role and regions to change"))
+    regions = _check_staff(role, regions)
+    if user.id == actor.id and role != user.role:
+        raise DomainError(_("You cannot change your own role: ask another administrator"), "role")
+    before = _account_state(db_session, user)
+    if before["role"] == role and before["regions"] == regions:
+        return user
+    user.role = role
+    db_session.execute(delete(UserRegion).where(UserRegion.user_id == user.id))
+    for region in regions:
+        db_session.add(UserRegion(user_id=user.id, region=region))
+    db_session.flush()
+    audit.record(
+        db_session=db_session,
+        actor=actor,
+        action="user.update",
+        object_type="user",
+        object_id=user.id,
+        summary=user.email,
+        before=before,
+        after=_account_state(db_session, user),
+    )
+    return user
+
+
+def set_active(*, db_session: Session, actor: User, user: User, active: bool) -> User:
+    """Enable an account or disable it; disabling ends its sessions at once. Nobody disables
+    themselves."""
+    if not active and user.id == actor.id:
+        raise DomainError(_("You cannot disable your own account"))
+    if user.is_active == active:
+        return user
+    before = _account_state(db_session, user)
+    user.is_active = active
+    if not active:
+        end_all_sessions(db_session=db_session, user=user)
+    db_session.flush()
+    audit.record(
+        db_session=db_session,
+        actor=actor,
+        action="user.enable" if active else "user.disable",
+        object_type="user",
+        object_id=user.id,
+        summary=user.email,
+        before=before,
+        after=_account_state(db_session, user),
+    )
+    return user

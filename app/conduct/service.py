@@ -117,6 +117,18 @@ def sign(
         db_session=db_session, user=user, establishment_id=establishment_id
     )
     already = _("This establishment has already signed the Code of Conduct")
+    latest = db_session.scalars(
+        select(Signature)
+        .where(Signature.establishment_id == establishment.id)
+        .order_by(Signature.signed_at.desc(), Signature.id.desc())  # type: ignore[union-attr]
+    ).first()
+    if latest is not None and latest.status == "revoked":
+        raise DomainError(
+            _(
+                "The signature of this establishment was revoked by the tourism authority; it "
+                "cannot sign again here. Contact the regional tourism directorate."
+            )
+        )
     if signature_in_force(db_session=db_session, establishment_id=establishment.id):  # type: ignore[arg-type]
         raise DomainError(already)
     version = current_code_version(db_session=db_session)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import AfterValidator, field_validator
 
 from app.auth.dependencies import CurrentUser, SignedInUser, require
 from app.auth.models import User
@@ -17,10 +18,21 @@ from app.conduct.pdf import acknowledgement_pdf
 from app.db import DbSession
 from app.errors import DomainError, NotFound
 from app.establishments import service as establishments
+from app.establishments import views as establishment_views
 from app.establishments.standing import latest_signatures
 from app.i18n import _, get_locale
 from app.jurisdiction import current_scheme
-from app.web import PostedForm, RecordId, form_state, redirect, render, validate_form
+from app.web import (
+    FormModel,
+    PostedForm,
+    RecordId,
+    form_state,
+    max_length,
+    redirect,
+    render,
+    required,
+    validate_form,
+)
 
 router = APIRouter()
 Signer = Annotated[User, Depends(require(Permission.SIGN_CODE))]
@@ -131,3 +143,160 @@ def acknowledgement(
             "cache-control": "no-store",
         },
     )
+
+
+# --- suspension, reinstatement, revocation (staff of the region), withdrawal (its operator) -------
+# Each form names its fields after its action: two of them can be on the page at once.
+
+
+def _reason(value: str) -> str:
+    return max_length(required(value, _("Give the reason")), 1000)
+
+
+Reason = Annotated[str, AfterValidator(_reason)]
+
+
+class SuspendForm(FormModel):
+    suspend_reason: Reason = ""
+
+
+class ReinstateForm(FormModel):
+    reinstate_reason: Reason = ""
+
+
+class RevokeForm(FormModel):
+    revoke_reason: Reason = ""
+    revoke_confirm: str = ""
+
+    @field_validator("revoke_confirm")
+    @classmethod
+    def _confirmed(cls, value: str) -> str:
+        if value != "yes":
+            raise ValueError(_("Confirm that you understand that revoking the signature is final"))
+        return value
+
+
+class WithdrawForm(FormModel):
+    withdraw_reason: Reason = ""
+    withdraw_confirm: str = ""
+
+    @field_validator("withdraw_confirm")
+    @classmethod
+    def _confirmed(cls, value: str) -> str:
+        if value != "yes":
+            raise ValueError(_("Confirm that the establishment withdraws from the Code of Conduct"))
+        return value
+
+
+STATUS_FORMS: dict[str, type[FormModel]] = {
+    "suspend": SuspendForm,
+    "reinstate": ReinstateForm,
+    "revoke": RevokeForm,
+    "withdraw": WithdrawForm,
+}
+
+
+def _status_changed(action: str, name: str) -> str:
+    if action == "suspend":
+        return _(
+            "The signature of %(name)s is suspended. Its operators have been told by e-mail.",
+            name=name,
+        )
+    if action == "reinstate":
+        return _(
+            "The signature of %(name)s is in force again. Its operators have been told by e-mail.",
+            name=name,
+        )
+    if action == "revoke":
+        return _(
+            "The signature of %(name)s has been revoked. Its operators have been told by e-mail.",
+            name=name,
+        )
+    return _("%(name)s has withdrawn from the Code of Conduct.", name=name)
+
+
+def _change_status(
+    request: Request,
+    db: DbSession,
+    user: User,
+    establishment_id: int,
+    action: str,
+    posted: PostedForm,
+) -> Response:
+    """Change the signature's status; on error, the establishment's page again with the message."""
+    if action == "withdraw":
+        establishment = establishments.get_managed(
+            db_session=db, user=user, establishment_id=establishment_id
+        )
+    else:
+        # Scope first: whoever may not see the establishment gets the 404 of one that does not exist.
+        establishment = establishments.get_readable(
+            db_session=db, user=user, establishment_id=establishment_id
+        )
+        require(Permission.MANAGE_SIGNATURES)(user)
+    data, form = validate_form(request, STATUS_FORMS[action], posted)
+    if data is not None:
+        try:
+            service.change_signature_status(
+                db_session=db,
+                settings=request.app.state.settings,
+                user=user,
+                establishment_id=establishment_id,
+                action=action,
+                reason=getattr(data, f"{action}_reason"),
+            )
+        except DomainError as exc:
+            form.add_error(f"{action}_reason" if exc.field == "reason" else "form", exc.message)
+        else:
+            return redirect(
+                request,
+                f"/establishments/{establishment_id}",
+                flash=_status_changed(action, establishment.trade_name),
+            )
+    return establishment_views.detail_page(
+        request, db, user, establishment, form=form, status_code=400
+    )
+
+
+@router.post("/establishments/{establishment_id}/signature/suspend")
+def suspend_signature(
+    request: Request,
+    establishment_id: RecordId,
+    posted: PostedForm,
+    db: DbSession,
+    user: SignedInUser,
+) -> Response:
+    return _change_status(request, db, user, establishment_id, "suspend", posted)
+
+
+@router.post("/establishments/{establishment_id}/signature/reinstate")
+def reinstate_signature(
+    request: Request,
+    establishment_id: RecordId,
+    posted: PostedForm,
+    db: DbSession,
+    user: SignedInUser,
+) -> Response:
+    return _change_status(request, db, user, establishment_id, "reinstate", posted)
+
+
+@router.post("/establishments/{establishment_id}/signature/revoke")
+def revoke_signature(
+    request: Request,
+    establishment_id: RecordId,
+    posted: PostedForm,
+    db: DbSession,
+    user: SignedInUser,
+) -> Response:
+    return _change_status(request, db, user, establishment_id, "revoke", posted)
+
+
+@router.post("/establishments/{establishment_id}/signature/withdraw")
+def withdraw_signature(
+    request: Request,
+    establishment_id: RecordId,
+    posted: PostedForm,
+    db: DbSession,
+    user: SignedInUser,
+) -> Response:
+    return _change_status(request, db, user, establishment_id, "withdraw", posted)

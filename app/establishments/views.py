@@ -10,8 +10,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.auth.dependencies import SignedInUser, require
 from app.auth.models import User
-from app.auth.roles import Permission
+from app.auth.roles import Permission, has_permission
 from app.conduct import service as conduct
+from app.conduct.models import Signature
 from app.db import DbSession
 from app.errors import DomainError
 from app.establishments import service
@@ -20,7 +21,7 @@ from app.establishments.models import Establishment
 from app.establishments.standing import latest_signatures, standings
 from app.i18n import _
 from app.jurisdiction import current_scheme
-from app.web import PostedForm, RecordId, form_state, redirect, render, validate_form
+from app.web import FormState, PostedForm, RecordId, form_state, redirect, render, validate_form
 
 router = APIRouter()
 Operator = Annotated[User, Depends(require(Permission.MANAGE_OWN_ESTABLISHMENTS))]
@@ -97,21 +98,52 @@ def establishment_page(
     establishment = service.get_readable(
         db_session=db, user=user, establishment_id=establishment_id
     )
+    return detail_page(request, db, user, establishment)
+
+
+def detail_page(
+    request: Request,
+    db: DbSession,
+    user: User,
+    establishment: Establishment,
+    form: FormState | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """An establishment's page; the signature-status forms post elsewhere and come back here with
+    their errors."""
+    establishment_id: int = establishment.id  # type: ignore[assignment]
     signature = latest_signatures(db, [establishment_id]).get(establishment_id)
+    in_force = conduct.signature_in_force(db_session=db, establishment_id=establishment_id)
+    can_manage = service.manages(db_session=db, user=user, establishment=establishment)
     return render(
         request,
         "establishments/detail.html",
         {
             "establishment": establishment,
             "signature": signature,
-            "in_force": conduct.signature_in_force(
-                db_session=db, establishment_id=establishment_id
-            ),
+            "in_force": in_force,
             "standing": standings(db, [establishment_id])[establishment_id],
-            "can_manage": service.manages(db_session=db, user=user, establishment=establishment),
+            "can_manage": can_manage,
             "reports": _reports_of(db, establishment),
+            "status_actions": _status_actions(user, can_manage, in_force),
+            "form": form or FormState(),
         },
+        status_code=status_code,
     )
+
+
+def _status_actions(user: User, can_manage: bool, in_force: Signature | None) -> list[str]:
+    """The signature-status forms to show this person now (the service checks again on posting)."""
+    if in_force is None:
+        return []
+    possible = [
+        a for a, (_to, sources) in conduct.STATUS_ACTIONS.items() if in_force.status in sources
+    ]
+    if has_permission(user.role, Permission.MANAGE_SIGNATURES):
+        return [a for a in possible if a != "withdraw"]
+    if can_manage:
+        return [a for a in possible if a == "withdraw"]
+    return []
 
 
 def _reports_of(db: DbSession, establishment: Establishment) -> list[dict[str, object]]:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationInfo, field_validator
 
+from app.audit import service as audit
 from app.auth.dependencies import require
 from app.auth.models import User
 from app.auth.roles import Permission
@@ -134,6 +135,37 @@ class NewPeriodForm(PeriodForm, _YearField):
     """A new period: the year and everything else. (_YearField last, so the year comes first.)"""
 
 
+def _audited(period: ReportingPeriod) -> dict[str, object]:
+    """What the audit log keeps of a period before and after a change."""
+    return {
+        "opens_on": period.opens_on,
+        "deadline": period.deadline,
+        "grace_days": period.grace_days,
+        "cutoff_on": period.cutoff_on,
+        "report_form_id": period.report_form_id,
+        "closed": period.closed_at is not None,
+    }
+
+
+def _record(
+    db: DbSession,
+    user: User,
+    action: str,
+    period: ReportingPeriod,
+    before: dict[str, object] | None = None,
+) -> None:
+    audit.record(
+        db_session=db,
+        actor=user,
+        action=action,
+        object_type="period",
+        object_id=period.year,
+        summary=str(period.year),
+        before=before,
+        after=_audited(period),
+    )
+
+
 # --- pages -------------------------------------------------------------------------------------
 
 
@@ -223,6 +255,7 @@ def new_period(request: Request, posted: PostedForm, db: DbSession, user: Admin)
         except DomainError as exc:
             form.add_error(exc.field, exc.message)
         else:
+            _record(db, user, "period.create", period)
             return redirect(
                 request,
                 "/admin/periods",
@@ -261,11 +294,13 @@ def edit_period(
     period = service.get_period(db_session=db, year=year)
     data, form = validate_form(request, PeriodForm, posted)
     if data is not None:
+        before = _audited(period)
         try:
             service.update_period(db_session=db, period=period, data=data.period_input(year))
         except DomainError as exc:
             form.add_error(exc.field, exc.message)
         else:
+            _record(db, user, "period.update", period, before)
             return redirect(
                 request,
                 "/admin/periods",
@@ -277,12 +312,14 @@ def edit_period(
 
 
 def _set_closed(
-    request: Request, year: int, posted: PostedForm, db: DbSession, closed: bool
+    request: Request, year: int, posted: PostedForm, db: DbSession, user: User, closed: bool
 ) -> Response:
     period = service.get_period(db_session=db, year=year)
     if not check_csrf(request, posted):
         return redirect(request, "/admin/periods", flash=csrf_error_message(), kind="error")
+    before = _audited(period)
     service.set_period_closed(db_session=db, period=period, closed=closed)
+    _record(db, user, "period.close" if closed else "period.reopen", period, before)
     if closed:
         message = _(
             "The reporting period %(year)s has been closed: no more reports are accepted for it.",
@@ -300,11 +337,11 @@ def _set_closed(
 def close_period(
     request: Request, year: Year, posted: PostedForm, db: DbSession, user: Admin
 ) -> Response:
-    return _set_closed(request, year, posted, db, closed=True)
+    return _set_closed(request, year, posted, db, user, closed=True)
 
 
 @router.post("/admin/periods/{year}/reopen")
 def reopen_period(
     request: Request, year: Year, posted: PostedForm, db: DbSession, user: Admin
 ) -> Response:
-    return _set_closed(request, year, posted, db, closed=False)
+    return _set_closed(request, year, posted, db, user, closed=False)

@@ -28,6 +28,7 @@ from app.reports.evidence import EvidenceRefused, check_upload
 from app.reports.form import STATUSES, ReportFormDefinition, Section
 from app.reports.models import AnnualReport, Evidence, ReportingPeriod
 from app.reports.pdf import receipt_pdf
+from app.reviews.service import decision_for_operator
 from app.storage import StorageFull
 from app.web import (
     FormState,
@@ -152,6 +153,7 @@ def _overview_context(db: DbSession, page: ReportPage) -> dict[str, Any]:
         )
         is not None,
         "today": today(),
+        "decision": decision_for_operator(db_session=db, report=report) if report else None,
     }
 
 
@@ -282,6 +284,7 @@ def _section_page(
             "max_report_mb": settings.evidence_max_report_bytes // 1_000_000,
             "narrative_max": page.definition.narrative_max,
             "status_options": [(s, labels.report_status(s)) for s in STATUSES],
+            "decision": decision_for_operator(db_session=db, report=page.report),
         },
         status_code=status_code,
     )

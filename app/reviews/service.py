@@ -280,15 +280,18 @@ def decide(
     assert latest is not None
     report = item.report
     sections = {k: v.strip()[:2000] for k, v in data.section_comments.items() if v.strip()}
+    # A reason picked before the reviewer changed their mind belongs to no approval.
+    reason = data.reason if data.decision == "rejected" else ""
     decision = ReviewDecision(
         report_id=report.id,  # type: ignore[arg-type]
         submission_id=latest.id,  # type: ignore[arg-type]
         reviewer_id=user.id,
         decision=data.decision,
-        reason=data.reason or None,
+        reason=reason or None,
         comment=data.comment,
         section_comments=sections,
     )
+    before_state = report.state
     try:
         with db_session.begin_nested():
             db_session.add(decision)
@@ -296,7 +299,7 @@ def decide(
             # The state moves only from the state this reviewer saw: a racing decision fails here.
             moved = db_session.execute(
                 update(AnnualReport)
-                .where(AnnualReport.id == report.id, AnnualReport.state == report.state)
+                .where(AnnualReport.id == report.id, AnnualReport.state == before_state)
                 .values(state=data.decision, version=AnnualReport.version + 1, updated_at=utcnow())
             ).rowcount
             if moved != 1:
@@ -307,7 +310,6 @@ def decide(
                 "Another reviewer decided on this report a moment ago. Reload the page to see the decision."
             )
         ) from None
-    before_state = report.state
     db_session.refresh(report)
     audit.record(
         db_session=db_session,
@@ -320,7 +322,7 @@ def decide(
         before={"state": before_state},
         after={
             "state": report.state,
-            "reason": data.reason or None,
+            "reason": reason or None,
             "comment": data.comment,
             "sections": sections,
         },

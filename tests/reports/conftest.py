@@ -4,22 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
-from tests.conftest import SIGNATURE, add_establishment, make_user, post_form, sign_in
-
-
-@pytest.fixture
-def operator_with_establishment(client, db):
-    """Signed in as an operator whose lodging has signed the Code; returns the establishment id."""
-    make_user(db, "rosa@hostal.pe")
-    sign_in(client, "rosa@hostal.pe")
-    post_form(client, "/language", {"lang": "en", "next": "/"}, form_page="/")
-    establishment_id = add_establishment(client)
-    response = post_form(client, f"/establishments/{establishment_id}/sign", SIGNATURE)
-    assert response.status_code == 303
-    return establishment_id
-
+from tests.conftest import post_form
 
 COMPLETE = {
     "policy": {
