@@ -22,7 +22,6 @@ from app.establishments import service as establishments
 from app.establishments.models import Establishment
 from app.i18n import _
 from app.jurisdiction import CodeText, current_scheme
-from app.mail import queue_mail
 
 log = logging.getLogger(__name__)
 IN_FORCE = ("active", "suspended")
@@ -164,28 +163,23 @@ def _mail_acknowledgement(
 ) -> None:
     from app.conduct.pdf import acknowledgement_pdf
 
-    operators = establishments.operators_of(
-        db_session=db_session, establishment_id=establishment.id
-    )  # type: ignore[arg-type]
-    for operator in operators:
-        pdf = acknowledgement_pdf(
-            establishment=establishment,
-            signature=signature,
-            version=version,
-            locale=operator.locale,
-        )
-        queue_mail(
-            db_session=db_session,
-            to=operator.email,
-            template="signature_acknowledgement",
-            locale=operator.locale,
-            context={
-                "establishment": establishment,
-                "signature": signature,
-                "link": f"{settings.base_url}/establishments/{establishment.id}",
-            },
-            attachment=(f"{signature.signatory_number}.pdf", "application/pdf", pdf),
-        )
+    establishments.mail_operators(
+        db_session=db_session,
+        establishment_id=establishment.id,  # type: ignore[arg-type]
+        template="signature_acknowledgement",
+        context={
+            "establishment": establishment,
+            "signature": signature,
+            "link": f"{settings.base_url}/establishments/{establishment.id}",
+        },
+        attachment=lambda locale: (
+            f"{signature.signatory_number}.pdf",
+            "application/pdf",
+            acknowledgement_pdf(
+                establishment=establishment, signature=signature, version=version, locale=locale
+            ),
+        ),
+    )
 
 
 def get_signature(*, db_session: Session, signature_id: int) -> Signature | None:
@@ -263,20 +257,16 @@ def change_signature_status(
         before={"status": before},
         after={"status": new_status, "reason": reason},
     )
-    for operator in establishments.operators_of(
-        db_session=db_session, establishment_id=establishment.id
-    ):  # type: ignore[arg-type]
-        queue_mail(
-            db_session=db_session,
-            to=operator.email,
-            template="signature_status",
-            locale=operator.locale,
-            context={
-                "establishment": establishment,
-                "signature": signature,
-                "action": action,
-                "reason": reason,
-                "link": f"{settings.base_url}/establishments/{establishment.id}",
-            },
-        )
+    establishments.mail_operators(
+        db_session=db_session,
+        establishment_id=establishment.id,  # type: ignore[arg-type]
+        template="signature_status",
+        context={
+            "establishment": establishment,
+            "signature": signature,
+            "action": action,
+            "reason": reason,
+            "link": f"{settings.base_url}/establishments/{establishment.id}",
+        },
+    )
     return signature

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -12,6 +14,7 @@ from app.errors import DomainError, NotFound
 from app.establishments.forms import EstablishmentForm
 from app.establishments.models import Establishment, EstablishmentOperator
 from app.i18n import _
+from app.mail import queue_mail
 
 
 def readable_statement(user: User) -> Select[tuple[Establishment]]:
@@ -118,6 +121,29 @@ def create_establishment(
     except IntegrityError:
         raise DomainError(duplicate, "branch_code") from None
     return establishment
+
+
+def mail_operators(
+    *,
+    db_session: Session,
+    establishment_id: int,
+    template: str,
+    context: dict[str, object],
+    attachment: Callable[[str], tuple[str, str, bytes]] | None = None,
+) -> None:
+    """Mail every operator of an establishment, each in their own language.
+
+    `attachment`, given the recipient's locale, makes the file to attach (a PDF in that language).
+    """
+    for operator in operators_of(db_session=db_session, establishment_id=establishment_id):
+        queue_mail(
+            db_session=db_session,
+            to=operator.email,
+            template=template,
+            locale=operator.locale,
+            context=context,
+            attachment=attachment(operator.locale) if attachment else None,
+        )
 
 
 def operators_of(*, db_session: Session, establishment_id: int) -> list[User]:

@@ -10,14 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from app import i18n
 from app.config import Settings
 from app.establishments import service as establishments
 from app.establishments.models import Establishment
-from app.mail import queue_mail
 from app.reports import service
 from app.reports.models import REMINDER_KINDS, ReminderSent, ReportingPeriod
-from app.web import date_long
 
 #: Report states in which the report is with the operator, not filed.
 NOT_FILED = ("draft", "changes_requested")
@@ -115,25 +112,17 @@ def _mail(
 ) -> None:
     establishment = db_session.get(Establishment, establishment_id)
     assert establishment is not None
-    for operator in establishments.operators_of(
-        db_session=db_session, establishment_id=establishment_id
-    ):
-        with i18n.use_locale(operator.locale):
-            dates = {
-                "deadline": date_long(period.deadline),
-                "grace_ends_on": date_long(service.grace_ends_on(period)),
-            }
-        queue_mail(
-            db_session=db_session,
-            to=operator.email,
-            template=_TEMPLATES[kind],
-            locale=operator.locale,
-            context={
-                "establishment": establishment,
-                "year": period.year,
-                "days": (period.deadline - today).days,
-                "grace_over": today > service.grace_ends_on(period),
-                **dates,
-                "link": f"{settings.base_url}/establishments/{establishment_id}/reports/{period.year}",
-            },
-        )
+    establishments.mail_operators(
+        db_session=db_session,
+        establishment_id=establishment_id,
+        template=_TEMPLATES[kind],
+        context={
+            "establishment": establishment,
+            "year": period.year,
+            "days": (period.deadline - today).days,
+            "grace_over": today > service.grace_ends_on(period),
+            "deadline": period.deadline,
+            "grace_ends_on": service.grace_ends_on(period),
+            "link": f"{settings.base_url}/establishments/{establishment_id}/reports/{period.year}",
+        },
+    )

@@ -22,7 +22,6 @@ from app.establishments import service as establishments
 from app.establishments.models import Establishment
 from app.i18n import _
 from app.jurisdiction import current_scheme
-from app.mail import queue_mail
 from app.reports.evidence import CheckedFile
 from app.reports.form import ReportFormDefinition
 from app.reports.models import (
@@ -571,26 +570,22 @@ def _mail_receipt(
 ) -> None:
     from app.reports.pdf import receipt_pdf
 
-    for operator in establishments.operators_of(
-        db_session=db_session, establishment_id=establishment.id
-    ):  # type: ignore[arg-type]
-        queue_mail(
-            db_session=db_session,
-            to=operator.email,
-            template="report_receipt",
-            locale=operator.locale,
-            context={
-                "establishment": establishment,
-                "period": period,
-                "submission": submission,
-                "link": f"{settings.base_url}/establishments/{establishment.id}/reports/{period.year}",
-            },
-            attachment=(
-                f"constancia-{period.year}-{establishment.ruc}-{establishment.branch_code}-{submission.number}.pdf",
-                "application/pdf",
-                receipt_pdf(submission=submission, locale=operator.locale),
-            ),
-        )
+    establishments.mail_operators(
+        db_session=db_session,
+        establishment_id=establishment.id,  # type: ignore[arg-type]
+        template="report_receipt",
+        context={
+            "establishment": establishment,
+            "period": period,
+            "submission": submission,
+            "link": f"{settings.base_url}/establishments/{establishment.id}/reports/{period.year}",
+        },
+        attachment=lambda locale: (
+            f"constancia-{period.year}-{establishment.ruc}-{establishment.branch_code}-{submission.number}.pdf",
+            "application/pdf",
+            receipt_pdf(submission=submission, locale=locale),
+        ),
+    )
 
 
 def submissions_of(*, db_session: Session, report: AnnualReport) -> list[ReportSubmission]:

@@ -18,7 +18,6 @@ from app.errors import DomainError, NotFound
 from app.establishments import service as establishments
 from app.establishments.models import Establishment
 from app.i18n import _, lazy_gettext
-from app.mail import queue_mail
 from app.reports.models import AnnualReport, ReportingPeriod, ReportSubmission
 from app.reviews.models import DECISIONS, ReviewDecision
 
@@ -334,24 +333,18 @@ def decide(
 def _mail_decision(
     db_session: Session, settings: Settings, item: ReviewItem, decision: ReviewDecision
 ) -> None:
-    for operator in establishments.operators_of(
-        db_session=db_session, establishment_id=item.establishment.id
-    ):  # type: ignore[arg-type]
-        queue_mail(
-            db_session=db_session,
-            to=operator.email,
-            template="report_decision",
-            locale=operator.locale,
-            context={
-                "establishment": item.establishment,
-                "period": item.period,
-                "decision": decision,
-                "reason": str(REJECTION_REASONS[decision.reason])
-                if decision.reason in REJECTION_REASONS
-                else "",
-                "link": f"{settings.base_url}/establishments/{item.establishment.id}/reports/{item.period.year}",
-            },
-        )
+    establishments.mail_operators(
+        db_session=db_session,
+        establishment_id=item.establishment.id,  # type: ignore[arg-type]
+        template="report_decision",
+        context={
+            "establishment": item.establishment,
+            "period": item.period,
+            "decision": decision,
+            "reason": REJECTION_REASONS.get(decision.reason or "", ""),
+            "link": f"{settings.base_url}/establishments/{item.establishment.id}/reports/{item.period.year}",
+        },
+    )
 
 
 def decision_for_operator(*, db_session: Session, report: AnnualReport) -> ReviewDecision | None:
