@@ -416,6 +416,7 @@ def test_unknown_periods_are_not_found_and_nonsense_is_refused(client, db, porta
 
 def test_before_any_period_opens_the_page_says_so(client, db):
     _as(client, db, "nacional@mincetur.gob.pe", "national_reviewer")
+    post_form(client, "/language", {"lang": "en", "next": "/"}, form_page="/")
     response = client.get("/staff/dashboard")
     assert response.status_code == 200
     assert "No reporting period has opened yet" in response.text
