@@ -82,13 +82,13 @@ def test_operator_registers_adds_signs_and_downloads_the_acknowledgement(
     expect(page).to_have_url(establishment_url)
 
     expect(page.locator("main .flash--success")).to_be_visible()
-    number_cell = page.locator("main .signed-box .summary-list strong")
+    number_cell = page.locator("main .signed-box .signatory-number")
     expect(
         number_cell, "the signatory number the message announces is on the establishment page"
     ).to_have_text(re.compile(r"^CC-\d{4}-\d{6}$"))
     number = number_cell.inner_text().strip()
     expect(page.locator("main .flash--success")).to_contain_text(number)
-    expect(page.locator("main .tag")).to_have_class(re.compile(r"\btag--good\b"))
+    expect(page.locator("main .standing .tag")).to_have_class(re.compile(r"\btag--good\b"))
 
     # The establishment page at phone width: one screenshot, and nothing wider than the screen.
     page.set_viewport_size({"width": 390, "height": 844})

@@ -33,7 +33,7 @@ def test_operator_signs_and_gets_number_pdf_and_mail(client, db, mailbox):
     response = post_form(client, f"/establishments/{establishment_id}/sign", SIGNATURE)
     assert response.status_code == 303
     detail = client.get(response.headers["location"])
-    number = page(detail).select_one(".signed-box .summary-list strong").get_text(strip=True)
+    number = page(detail).select_one(".signed-box .signatory-number").get_text(strip=True)
     assert number.startswith("CC-") and len(number) == len("CC-2026-000001")
     assert number in flash_text(detail)
 
