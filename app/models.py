@@ -2,6 +2,7 @@
 
 from app.audit.models import AuditEntry, AuditHead
 from app.auth.models import AccountToken, LoginFailure, User, UserRegion, UserSession
+from app.certificates.models import Certificate
 from app.conduct.models import CodeVersion, SignatoryCounter, Signature
 from app.establishments.models import Establishment, EstablishmentOperator
 from app.mail import OutboxMessage
@@ -16,6 +17,7 @@ from app.reports.models import (
 from app.reviews.models import ReviewDecision
 
 __all__ = [
+    "Certificate",
     "AuditEntry",
     "AuditHead",
     "ReviewDecision",

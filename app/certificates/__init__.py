@@ -1,0 +1,1 @@
+"""Certificates of compliance: issued when a report is approved, verifiable by anyone."""
