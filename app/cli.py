@@ -1,4 +1,5 @@
-"""The `portal` command: serve, database, users, demo data, mail, reporting periods, reminders, audit log."""
+"""The `portal` command: serve, database, users, demo data, mail, reporting periods, reminders,
+audit log, certificates and signing keys."""
 
 from __future__ import annotations
 
@@ -25,12 +26,16 @@ reminders_app = typer.Typer(
     help="Reminders to establishments that must file.", no_args_is_help=True
 )
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+certificates_app = typer.Typer(help="Certificates of compliance.", no_args_is_help=True)
+keys_app = typer.Typer(help="The portal's signing keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(mail_app, name="mail")
 app.add_typer(periods_app, name="periods")
 app.add_typer(reminders_app, name="reminders")
 app.add_typer(audit_app, name="audit")
+app.add_typer(certificates_app, name="certificates")
+app.add_typer(keys_app, name="keys")
 
 #: Dates on the command line: YYYY-MM-DD.
 DATE_FORMATS = ["%Y-%m-%d"]
@@ -279,3 +284,78 @@ def audit_verify() -> None:
         typer.echo(problem)
     typer.echo("Audit log BROKEN")
     raise typer.Exit(1)
+
+
+@keys_app.command("create-dev")
+def keys_create_dev(
+    force: Annotated[bool, typer.Option(help="Replace an existing development key.")] = False,
+) -> None:
+    """Make a self-signed signing key for development (var/keys/); never use it in production."""
+    from app.certificates.signing import create_dev_keys
+
+    settings = get_settings()
+    key_file = settings.dev_keys_dir / "signing-key.pem"
+    if key_file.exists() and not force:
+        typer.echo(f"A development key exists already: {key_file} (use --force to replace it).")
+        return
+    key, cert = create_dev_keys(settings.dev_keys_dir, "Portal ESNNA (desarrollo)")
+    typer.echo(f"Key: {key}\nCertificate: {cert}")
+    typer.echo(
+        "In development the portal signs certificates with it. Elsewhere, set "
+        "PORTAL_SIGNING_KEY_FILE and PORTAL_SIGNING_CERT_FILE."
+    )
+
+
+@certificates_app.command("issue")
+def certificates_issue(
+    period: Annotated[int, typer.Option(help="The year reported on.")],
+    workers: Annotated[
+        int, typer.Option(help="Processes (default: one per core).", min=1, max=256)
+    ] = 0,
+) -> None:
+    """Issue every missing certificate of approved reports; safe to run on several hosts at once."""
+    from app.certificates.batch import issue_missing
+    from app.errors import NotFound
+
+    settings = get_settings()
+    from app.certificates.batch import missing_report_ids
+    from app.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session:
+            total = len(missing_report_ids(db_session=session, year=period))
+    except NotFound:
+        typer.echo(f"There is no reporting period {period}.", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    with typer.progressbar(length=total, label=f"Certificates {period}") as bar:
+        result = issue_missing(
+            settings=settings, year=period, workers=workers or None, progress=bar.update
+        )
+    typer.echo(
+        f"{result.issued} certificate(s) issued; {result.skipped} issued meanwhile by another "
+        f"process; {result.candidates} were missing."
+    )
+
+
+@certificates_app.command("verify")
+def certificates_verify(
+    file: Annotated[typer.FileBinaryRead, typer.Argument(help="The certificate PDF to check.")],
+) -> None:
+    """Check a certificate PDF: its digital signature, and its code against the database."""
+    from app.certificates.checks import check_file
+    from app.db import make_engine
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    with Session(engine) as session:
+        report = check_file(db_session=session, settings=settings, pdf=file.read())
+    engine.dispose()
+    for line in report.lines:
+        typer.echo(line)
+    if not report.ok:
+        typer.echo("NOT VERIFIED")
+        raise typer.Exit(1)
+    typer.echo("VERIFIED")

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_sender: str = "Código de Conducta ESNNA <no-reply@codigodeconducta.gob.pe>"
 
+    # The portal's signing key and certificate (PEM) for certificates of compliance (PAdES). Unset in
+    # development, the key made by `portal keys create-dev` (var/keys/) is used when it exists.
+    signing_key_file: Path | None = None
+    signing_cert_file: Path | None = None
+    signing_key_password: str = ""
+
     evidence_max_file_bytes: int = 10_000_000
     evidence_max_report_bytes: int = 50_000_000
 
@@ -59,6 +65,24 @@ class Settings(BaseSettings):
     @property
     def evidence_dir(self) -> Path:
         return self.var_dir / "evidence"
+
+    @property
+    def certificates_dir(self) -> Path:
+        return self.var_dir / "certificates"
+
+    @property
+    def dev_keys_dir(self) -> Path:
+        return self.var_dir / "keys"
+
+    @property
+    def signing_files(self) -> tuple[Path, Path] | None:
+        """The signing key and certificate files in use, or None when certificates go unsigned."""
+        if self.signing_key_file and self.signing_cert_file:
+            return self.signing_key_file, self.signing_cert_file
+        key, cert = self.dev_keys_dir / "signing-key.pem", self.dev_keys_dir / "signing-cert.pem"
+        if self.environment == "development" and key.exists() and cert.exists():
+            return key, cert
+        return None
 
     @property
     def secure_cookies(self) -> bool:

@@ -17,6 +17,7 @@ from app.audit import views as audit_views
 from app.auth import admin_views as staff_admin_views
 from app.auth import views as auth_views
 from app.auth.dependencies import Forbidden, LoginRequired, load_user
+from app.certificates import views as certificate_views
 from app.conduct import views as conduct_views
 from app.config import ROOT, Settings, get_settings
 from app.dashboard import views as dashboard_views
@@ -46,6 +47,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     dashboard_views.router,
     audit_views.router,
     review_views.router,
+    certificate_views.router,
 )
 
 

@@ -13,9 +13,9 @@ from app.db import UTCDateTime, utcnow
 class Certificate(SQLModel, table=True):
     """Issued when the report of a period is approved; one per establishment and period.
 
-    The PDF is rendered once and kept in storage under `storage_key`; a re-issue renders it again
-    (with the establishment's current data) and raises `revision`, keeping number and code, so a
-    printed copy and its QR still verify. Whether it is valid is never stored: it is worked out
+    The PDF is rendered once per language and kept in storage (Spanish at issue, English the first
+    time someone asks for it); a re-issue renders it again with the establishment's current data and
+    raises `revision`, keeping number and code, so a printed copy and its QR still verify. Whether it is valid is never stored: it is worked out
     live from the signature and the date (see `service.status_of`).
     """
 
@@ -43,8 +43,10 @@ class Certificate(SQLModel, table=True):
     issued_by_id: int | None = Field(
         default=None, foreign_key="user_account.id", ondelete="SET NULL"
     )
-    language: str = Field(max_length=2, default="es")
     revision: int = Field(default=1)
-    storage_key: str = Field(max_length=64)
-    pdf_sha256: str = Field(max_length=64)
+    pdf_es_key: str = Field(max_length=64)
+    pdf_es_sha256: str = Field(max_length=64)
+    pdf_en_key: str | None = Field(default=None, max_length=64)
+    pdf_en_sha256: str | None = Field(default=None, max_length=64)
+    #: Whether the stored PDFs carry the portal's digital signature (a signing key was configured).
     signed: bool = Field(default=False)

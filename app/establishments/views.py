@@ -125,11 +125,26 @@ def detail_page(
             "standing": standings(db, [establishment_id])[establishment_id],
             "can_manage": can_manage,
             "reports": _reports_of(db, establishment),
+            "certificates": _certificates_of(db, establishment_id),
+            "can_reissue": has_permission(user.role, Permission.REVIEW_REPORTS),
             "status_actions": _status_actions(user, can_manage, in_force),
             "form": form or FormState(),
         },
         status_code=status_code,
     )
+
+
+def _certificates_of(db: DbSession, establishment_id: int) -> list[dict[str, object]]:
+    """The establishment's certificates, newest first, each with its live status."""
+    from app.certificates import service as certificates
+
+    signature = latest_signatures(db, [establishment_id]).get(establishment_id)
+    return [
+        {"certificate": c, "year": year, "live": certificates.status_of(c, signature)}
+        for c, year in certificates.of_establishment(
+            db_session=db, establishment_id=establishment_id
+        )
+    ]
 
 
 def _status_actions(user: User, can_manage: bool, in_force: Signature | None) -> list[str]:

@@ -47,6 +47,8 @@ class TextRule:
 class Region:
     code: str  # ISO 3166-2, e.g. "PE-CUS"
     name: str  # a proper name, the same in every language
+    #: The authority that supervises the Code in the region, when it is not the regional default.
+    authority: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,9 @@ class Scheme:
     fiscal_branch_code: str = "0000"  # the branch code of the company's fiscal address
     # Versions of the annual report form, as data (sections by commitment code, figures, rules).
     report_forms: tuple[dict[str, Any], ...] = ()
+    #: The national authority, and the regional one with "{region}" for the region's name.
+    national_authority: dict[str, str] = field(default_factory=dict)
+    regional_authority: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Catch a broken data set when it is loaded, not when someone signs.
@@ -140,6 +145,19 @@ class Scheme:
 
     def document_type(self, code: str) -> DocumentType | None:
         return next((d for d in self.document_types if d.code == code), None)
+
+    def authority(self, region_code: str | None, locale: str) -> str:
+        """Who issues documents for a region (its tourism directorate), or the national authority."""
+        region = self.region(region_code) if region_code else None
+        if region is None:
+            texts = self.national_authority
+        elif region.authority:
+            texts = region.authority
+        else:
+            texts = {
+                k: v.replace("{region}", region.name) for k, v in self.regional_authority.items()
+            }
+        return texts.get(locale) or texts.get("es") or ""
 
     def code_version(self, version: str) -> CodeText | None:
         return next((v for v in self.code_versions if v.version == version), None)

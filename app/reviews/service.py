@@ -327,6 +327,11 @@ def decide(
         },
     )
     _mail_decision(db_session, settings, item, decision)
+    if data.decision == "approved":
+        # Imported here: certificates build on reviews (they read the approval date).
+        from app.certificates import service as certificates
+
+        certificates.issue(db_session=db_session, settings=settings, report=report, actor=user)
     return decision
 
 

@@ -13,7 +13,6 @@ from alembic import op
 
 import app.db
 
-
 revision: str = "f3f18bda3fa6"
 down_revision: str | None = "be826087c47f"
 branch_labels: str | Sequence[str] | None = None
@@ -33,10 +32,11 @@ def upgrade() -> None:
         sa.Column("valid_until", sa.Date(), nullable=False),
         sa.Column("issued_at", app.db.UTCDateTime(), nullable=False),
         sa.Column("issued_by_id", sa.Integer(), nullable=True),
-        sa.Column("language", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False),
         sa.Column("revision", sa.Integer(), nullable=False),
-        sa.Column("storage_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("pdf_sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("pdf_es_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("pdf_es_sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("pdf_en_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("pdf_en_sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("signed", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(["establishment_id"], ["establishment.id"], ondelete="RESTRICT"),
         sa.ForeignKeyConstraint(["issued_by_id"], ["user_account.id"], ondelete="SET NULL"),

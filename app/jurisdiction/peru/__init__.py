@@ -111,7 +111,10 @@ PERU = Scheme(
     country=_SCHEME["country"],
     name=_SCHEME["name"],
     tax_id_name=_SCHEME["tax_id_name"],
-    regions=tuple(Region(code=r["code"], name=r["name"]) for r in _load("regions.json")),
+    regions=tuple(
+        Region(code=r["code"], name=r["name"], authority=r.get("authority"))
+        for r in _load("regions.json")
+    ),
     categories=tuple(Category(code=c["code"], name=c["name"]) for c in _load("categories.json")),
     document_types=tuple(_document_type(d) for d in _SCHEME["document_types"]),
     code_versions=tuple(_code_text(v) for v in _load("code_of_conduct.json")),
@@ -124,4 +127,6 @@ PERU = Scheme(
     ),
     fiscal_branch_code=_SCHEME["branch_code"]["fiscal_address"],
     report_forms=tuple(_load("report_forms.json")),
+    national_authority=_SCHEME["national_authority"],
+    regional_authority=_SCHEME["regional_authority"],
 )
