@@ -112,9 +112,9 @@ def _line_with_one_hidden(
 def _smallest_visible(
     grid: Grid, published: PublishedGrid, candidates: Iterable[Position]
 ) -> Position | None:
-    """The cell to hide next among the candidates: non-zero and published; first one that also
-    completes another line left with a single hidden cell, then the smallest, inner cells before
-    totals."""
+    """The cell to hide next among the candidates, non-zero and published: inner cells before
+    totals (the totals are what people read most, the grand total above all), then one that also
+    completes another line left with a single hidden cell, then the smallest."""
     n, m = len(grid) - 1, len(grid[0]) - 1
     visible = [
         p
@@ -130,9 +130,9 @@ def _smallest_visible(
     def hidden_in_column(j: int) -> int:
         return sum(isinstance(row[j], str) for row in published)
 
-    def key(p: Position) -> tuple[int, int, bool, Position]:
+    def key(p: Position) -> tuple[bool, bool, int, int, Position]:
         lonely = int(hidden_in_row(p[0]) == 1) + int(hidden_in_column(p[1]) == 1)
-        return (-lonely, grid[p[0]][p[1]], p[0] == n or p[1] == m, p)
+        return (p == (n, m), p[0] == n or p[1] == m, -lonely, grid[p[0]][p[1]], p)
 
     return min(visible, key=key)
 
