@@ -140,9 +140,10 @@ def last_updated(*, db_session: Session, on: date | None = None) -> datetime:
     """When the register's public data last changed.
 
     The latest of: a signature, or a change of its status; a report filed; a decision on one; a
-    certificate issued; an establishment added; and a deadline or the end of a grace period that
-    has passed, since standings change on those days with no row changing. Establishments' names
-    and places are not edited after registration, so no other change can alter a record.
+    certificate issued; and a deadline or the end of a grace period that has passed, since
+    standings change on those days with no row changing. An establishment enters the register
+    when it signs, and its names and place are not edited after registration, so no other change
+    can alter a record.
     """
     on = on or today()
     moments = [
@@ -153,7 +154,6 @@ def last_updated(*, db_session: Session, on: date | None = None) -> datetime:
             ReportSubmission.submitted_at,
             ReviewDecision.decided_at,
             Certificate.issued_at,
-            Establishment.created_at,
         )
     ]
     for deadline, grace_days in db_session.execute(

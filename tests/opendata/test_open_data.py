@@ -9,14 +9,16 @@ import io
 import json
 import re
 import tracemalloc
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
-from app.clock import lima_date, today
+from app.certificates.models import Certificate
+from app.clock import LIMA, lima_date, today
 from app.conduct.models import CodeVersion, Signature
 from app.establishments.models import Establishment
 from app.opendata import service
+from app.reports.models import ReportingPeriod, ReportSubmission
 from tests.conftest import page, post_form
 from tests.opendata.conftest import certificate, period, report, signatory
 
@@ -155,11 +157,30 @@ def test_the_open_data_page_documents_every_field(client, db):
 
 
 def test_last_updated_is_the_latest_change(db, client):
-    _register(db)
-    latest = db.scalar(select(Signature.signed_at).order_by(Signature.signed_at.desc()))
-    # Every signatory signed 400 days ago; the latest change is a deadline passed 10 days ago,
-    # or an establishment added now (created_at), whichever is later.
-    assert service.last_updated(db_session=db) >= latest
+    seeded = _register(db)
+    weeks_ago = datetime.now(UTC) - timedelta(days=20)
+    db.execute(update(Certificate).values(issued_at=weeks_ago))
+    db.execute(update(ReportSubmission).values(submitted_at=weeks_ago))
+    db.commit()
+    # Signed 400 days ago, filed and certified 20 days ago: the latest change is the deadline,
+    # passed 10 days ago, which turned the signatories that had not filed overdue.
+    deadline = db.scalar(
+        select(ReportingPeriod.deadline).where(ReportingPeriod.year == seeded["year"])
+    )
+    expected = datetime.combine(deadline + timedelta(days=1), time(), tzinfo=LIMA)
+    assert service.last_updated(db_session=db) == expected
+    shown = page(client.get("/open-data")).find(
+        string=re.compile("Last updated|Última actualización")
+    )
+    assert shown is not None
+    # Anything new moves it.
+    db.execute(
+        update(Signature)
+        .where(Signature.establishment_id == seeded["suspended"].id)
+        .values(status_changed_at=datetime.now(UTC))
+    )
+    db.commit()
+    assert service.last_updated(db_session=db) > expected
 
 
 def test_the_stream_reads_the_register_in_chunks(app, db):
