@@ -25,6 +25,7 @@ from app.db import make_engine
 from app.errors import NotFound
 from app.establishments import views as establishment_views
 from app.i18n import _
+from app.opendata import views as opendata_views
 from app.register import views as register_views
 from app.reports import admin_views as period_admin_views
 from app.reports import views as report_views
@@ -41,6 +42,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     establishment_views.router,
     conduct_views.router,
     register_views.router,
+    opendata_views.router,
     report_views.router,
     period_admin_views.router,
     staff_admin_views.router,
