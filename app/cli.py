@@ -132,7 +132,7 @@ def demo_data() -> None:
     from app.db import make_engine
 
     engine = make_engine(settings.database_url)
-    accounts = load_demo(engine)
+    accounts = load_demo(engine, settings)
     typer.echo("Demo accounts (development only):")
     for role, email, password in accounts:
         typer.echo(f"  {role:<18} {email:<32} {password}")
