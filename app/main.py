@@ -17,6 +17,7 @@ from app.audit import views as audit_views
 from app.auth import admin_views as staff_admin_views
 from app.auth import views as auth_views
 from app.auth.dependencies import Forbidden, LoginRequired, load_user
+from app.claims import views as claim_views
 from app.conduct import views as conduct_views
 from app.config import ROOT, Settings, get_settings
 from app.dashboard import views as dashboard_views
@@ -24,6 +25,7 @@ from app.db import make_engine
 from app.errors import NotFound
 from app.establishments import views as establishment_views
 from app.i18n import _
+from app.imports import views as import_views
 from app.register import views as register_views
 from app.reports import admin_views as period_admin_views
 from app.reports import views as report_views
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 ROUTERS: tuple[APIRouter, ...] = (
     pages.router,
     auth_views.router,
+    # Before the establishments' routes: /establishments/claim is not an establishment id.
+    claim_views.router,
     establishment_views.router,
     conduct_views.router,
     register_views.router,
@@ -46,6 +50,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     dashboard_views.router,
     audit_views.router,
     review_views.router,
+    import_views.router,
 )
 
 
