@@ -568,21 +568,24 @@ def _open_xlsx(path: Path) -> Iterator[Iterator[tuple[int, list[Any]]]]:
     from zipfile import BadZipFile
 
     from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
 
-    try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except (BadZipFile, KeyError, OSError, ValueError):
-        raise ImportFileError(
-            _("The XLSX file cannot be opened. Save it again from Excel or LibreOffice.")
-        ) from None
-    try:
-        sheet = workbook.worksheets[0]
-        yield (
-            (number, list(values))
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
-        )
-    finally:
-        workbook.close()
+    # A file object, not the path: openpyxl judges paths by their extension, and uploads have none.
+    with path.open("rb") as source:
+        try:
+            workbook = load_workbook(source, read_only=True, data_only=True)
+        except (BadZipFile, InvalidFileException, KeyError, OSError, ValueError):
+            raise ImportFileError(
+                _("The XLSX file cannot be opened. Save it again from Excel or LibreOffice.")
+            ) from None
+        try:
+            sheet = workbook.worksheets[0]
+            yield (
+                (number, list(values))
+                for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
+            )
+        finally:
+            workbook.close()
 
 
 def _sheet(rows: Iterator[tuple[int, list[Any]]]) -> Sheet:
