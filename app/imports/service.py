@@ -20,7 +20,7 @@ from datetime import time as clock_time
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -349,13 +349,18 @@ class _Classifier:
     ) -> dict[tuple[str, str], tuple[Establishment, Signature | None]]:
         if not keys:
             return {}
-        establishments = list(
-            self.db.scalars(
+        # By RUC (indexed), then by branch here: a row-value IN list is not planned well by
+        # PostgreSQL, and a company has few branches.
+        wanted = set(keys)
+        establishments = [
+            e
+            for e in self.db.scalars(
                 select(Establishment).where(
-                    tuple_(Establishment.ruc, Establishment.branch_code).in_(keys)
+                    Establishment.ruc.in_({ruc for ruc, _branch in keys})  # type: ignore[attr-defined]
                 )
             )
-        )
+            if (e.ruc, e.branch_code) in wanted
+        ]
         from app.establishments.standing import latest_signatures
 
         latest = latest_signatures(self.db, [e.id for e in establishments])  # type: ignore[misc]
@@ -531,14 +536,15 @@ class _Writer:
                     for r in creates
                 ],
             )
-            keys = [r.checked.key for r in creates]
+            keys = {r.checked.key for r in creates}
             ids = {
                 (ruc, branch): id_
                 for id_, ruc, branch in self.db.execute(
                     select(Establishment.id, Establishment.ruc, Establishment.branch_code).where(
-                        tuple_(Establishment.ruc, Establishment.branch_code).in_(keys)
+                        Establishment.ruc.in_({ruc for ruc, _branch in keys})  # type: ignore[attr-defined]
                     )
                 )
+                if (ruc, branch) in keys
             }
         if updates:
             changed = []
