@@ -18,8 +18,10 @@ from tests.reports.conftest import (
 # only ever select inside an establishment already checked (year, section, submission number).
 NOT_RECORD_IDS = {"token", "year", "code", "number"}
 # Records whose routes are scoped by their own rules, with their own tests: staff accounts (admins
-# only, tests/auth/test_staff_admin.py) and reports under review (tests/test_staff_scope.py).
-SCOPED_ELSEWHERE = {"user_id", "report_id"}
+# only, tests/auth/test_staff_admin.py), reports under review (tests/test_staff_scope.py), claims
+# (reviewers of the region, tests/imports/test_claims.py) and uploaded import files (the admin and
+# session that uploaded them, tests/imports/test_imports.py).
+SCOPED_ELSEWHERE = {"user_id", "report_id", "claim_id", "upload_key"}
 RECORD_IDS = {"establishment_id", "evidence_id"}
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
