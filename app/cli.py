@@ -312,7 +312,7 @@ def keys_create_dev(
 def certificates_issue(
     period: Annotated[int, typer.Option(help="The year reported on.")],
     workers: Annotated[
-        int, typer.Option(help="Processes (default: one per core).", min=1, max=256)
+        int, typer.Option(help="Processes (default: one per core).", min=0, max=256)
     ] = 0,
 ) -> None:
     """Issue every missing certificate of approved reports; safe to run on several hosts at once."""
