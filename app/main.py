@@ -27,6 +27,7 @@ from app.i18n import _
 from app.register import views as register_views
 from app.reports import admin_views as period_admin_views
 from app.reports import views as report_views
+from app.noncompliance import views as noncompliance_views
 from app.reviews import views as review_views
 from app.storage import LocalStorage
 from app.web import PortalMiddleware, login_url, render
@@ -46,6 +47,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     dashboard_views.router,
     audit_views.router,
     review_views.router,
+    noncompliance_views.router,
 )
 
 
