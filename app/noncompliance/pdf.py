@@ -22,13 +22,21 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from multiprocessing import get_context
 
-from pypdf import PdfReader, PdfWriter
+from pypdf import PageObject, PdfReader, PdfWriter
+from pypdf.generic import (
+    ArrayObject,
+    DecodedStreamObject,
+    DictionaryObject,
+    IndirectObject,
+    NameObject,
+)
 from weasyprint import HTML
 
 from app import i18n
@@ -173,12 +181,67 @@ def _render_in_chunks(
         for first in range(1, total + 1, LABEL_PAGES)
     ]
     index = 0
+    save, restore = (
+        writer._add_object(_stream(b"q\n")),
+        writer._add_object(_stream(b"\nQ\n")),
+    )
     for labels in pool.map(_render_labels, jobs):
         for label_page in PdfReader(io.BytesIO(labels)).pages:
-            writer.pages[index].merge_page(label_page)
+            _stamp(writer, writer.pages[index], label_page, save, restore)
             index += 1
     assert index == total, (index, total)
     writer.add_metadata({"/Title": heading.title})
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def _stream(data: bytes) -> DecodedStreamObject:
+    stream = DecodedStreamObject()
+    stream.set_data(data)
+    return stream
+
+
+def _stamp(
+    writer: PdfWriter,
+    page: PageObject,
+    label_page: PageObject,
+    save: IndirectObject,
+    restore: IndirectObject,
+) -> None:
+    """Draw the label page's content over the page.
+
+    Not pypdf's merge_page: that rewrites every page's content stream uncompressed (ten times the
+    file size) and is slow. Here the page's own content is wrapped in q/Q (so its graphics state
+    does not leak) and the label's content stream is appended, with its resources (the font, the
+    same object for every page) added under their own names.
+    """
+    resources = page["/Resources"].get_object()
+    renamed: dict[bytes, bytes] = {}
+    for category, entries in label_page["/Resources"].get_object().items():
+        if category == "/ProcSet":
+            continue
+        if category not in resources:
+            resources[NameObject(category)] = DictionaryObject()
+        target = resources[category].get_object()
+        for name, value in entries.get_object().items():
+            # WeasyPrint names fonts the same way in every document: give the label's its own names.
+            new_name = "/NCLabel" + name[1:]
+            renamed[name[1:].encode()] = new_name[1:].encode()
+            target[NameObject(new_name)] = value.clone(writer) if hasattr(value, "clone") else value
+    label = label_page["/Contents"].get_object()
+    parts = label if isinstance(label, ArrayObject) else [label]
+    data = b"\n".join(part.get_object().get_data() for part in parts)
+    if renamed:
+        names = b"|".join(re.escape(name) for name in renamed)
+        data = re.sub(
+            rb"/(" + names + rb")(?![^\s/\[\]<>()%])", lambda m: b"/" + renamed[m[1]], data
+        )
+    stamp = writer._add_object(_stream(data).flate_encode())
+    contents = page["/Contents"]
+    own = (
+        list(contents.get_object())
+        if isinstance(contents.get_object(), ArrayObject)
+        else [contents]
+    )
+    page[NameObject("/Contents")] = ArrayObject([save, *own, restore, stamp])

@@ -134,9 +134,7 @@ def _page(
         "year_options": [(str(p.year), _("Report %(year)s", year=p.year)) for p in asked.periods],
         "region_options": [(code, region_name(code)) for code in asked.scope],
         "all_regions": _all_regions(user),
-        "category_options": [
-            (c.code, i18n.localized(c.name)) for c in current_scheme().categories
-        ],
+        "category_options": [(c.code, i18n.localized(c.name)) for c in current_scheme().categories],
         "reason_options": [(code, service.reason_label(code)) for code in REASONS],
         "not_ready": None,
         "today": today(),
@@ -211,9 +209,7 @@ def _filename(asked: AskedList, extension: str) -> str:
     return "-".join(parts) + "." + extension
 
 
-def _record_export(
-    db: Session, user: User, asked: AskedList, file_format: str, rows: int
-) -> None:
+def _record_export(db: Session, user: User, asked: AskedList, file_format: str, rows: int) -> None:
     assert asked.period is not None
     audit.record(
         db_session=db,
@@ -255,7 +251,9 @@ def _heading(db: Session, user: User, asked: AskedList, totals: Totals) -> pdf.H
     directorate = ""
     if not has_permission(user.role, Permission.VIEW_ALL_ESTABLISHMENTS):
         names = ", ".join(region_name(c) for c in user_regions(db_session=db, user=user))
-        directorate = _("Regional directorate of foreign trade and tourism: %(regions)s", regions=names)
+        directorate = _(
+            "Regional directorate of foreign trade and tourism: %(regions)s", regions=names
+        )
     title = _("Non-compliance list: report on %(year)s", year=period.year)
     notes = [
         _(
@@ -396,9 +394,7 @@ def _streamed_rows(
 ) -> Iterator[service.Row]:
     # The request's session is closed when the view returns, before the rows are sent.
     with Session(engine) as session:
-        yield from service.iter_rows(
-            db_session=session, user=user, period=period, filters=filters
-        )
+        yield from service.iter_rows(db_session=session, user=user, period=period, filters=filters)
 
 
 @router.get("/review/noncompliance.csv", response_model=None)
