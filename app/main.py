@@ -24,10 +24,10 @@ from app.db import make_engine
 from app.errors import NotFound
 from app.establishments import views as establishment_views
 from app.i18n import _
+from app.noncompliance import views as noncompliance_views
 from app.register import views as register_views
 from app.reports import admin_views as period_admin_views
 from app.reports import views as report_views
-from app.noncompliance import views as noncompliance_views
 from app.reviews import views as review_views
 from app.storage import LocalStorage
 from app.web import PortalMiddleware, login_url, render

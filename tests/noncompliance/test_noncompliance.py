@@ -126,7 +126,7 @@ def _period(db, year: int, deadline: date, grace: int = 30) -> ReportingPeriod:
             opens_on=deadline - timedelta(days=60),
             deadline=deadline,
             grace_days=grace,
-            cutoff_on=CUTOFF if CUTOFF <= deadline else deadline,
+            cutoff_on=CUTOFF if deadline >= CUTOFF else deadline,
         ),
     )
     db.flush()
@@ -297,7 +297,7 @@ def test_page_lists_totals_and_links_with_the_filters(client, db, portal):
     assert html.select_one('[data-reason="total"]').get_text(strip=True) == str(len(LISTED))
     assert "2 reports filed and waiting" in html.select_one("#pending-note").get_text()
     row = next(
-        tr for tr in html.select("#noncompliance tbody tr") if "Hostal Suspendido" == tr.th.a.text
+        tr for tr in html.select("#noncompliance tbody tr") if tr.th.a.text == "Hostal Suspendido"
     )
     cells = [td.get_text(strip=True) for td in row.find_all("td")]
     assert cells[1:] == ["Cusco", "Lodging establishment", "No report", "45", "Suspended"]
