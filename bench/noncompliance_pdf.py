@@ -25,10 +25,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-WORDS = (
-    "Hostal Hotel Lodge Ecoalbergue Restaurante Agencia Viajes Turismo Inka Amazonas Tambopata "
-    "Qosqo Ñusta Pachamama Titicaca Andino Reserva Colca Misti Paracas Huacachina Chan Chan"
-).split()
+WORDS = [
+    "Hostal",
+    "Hotel",
+    "Lodge",
+    "Ecoalbergue",
+    "Restaurante",
+    "Agencia",
+    "Viajes",
+    "Turismo",
+    "Inka",
+    "Amazonas",
+    "Tambopata",
+    "Qosqo",
+    "Ñusta",
+    "Pachamama",
+    "Titicaca",
+    "Andino",
+    "Reserva",
+    "Colca",
+    "Misti",
+    "Paracas",
+    "Huacachina",
+    "Chan",
+    "Chan",
+]
 REGIONS = ("PE-CUS", "PE-MDD", "PE-PUN", "PE-LOR", "PE-ARE", "PE-LMA")
 CATEGORIES = ("lodging", "travel_agency", "restaurant", "tour_guide", "events_organizer")
 
