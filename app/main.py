@@ -27,6 +27,7 @@ from app.errors import NotFound
 from app.establishments import views as establishment_views
 from app.i18n import _
 from app.imports import views as import_views
+from app.noncompliance import views as noncompliance_views
 from app.opendata import views as opendata_views
 from app.register import views as register_views
 from app.reports import admin_views as period_admin_views
@@ -55,6 +56,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     review_views.router,
     certificate_views.router,
     import_views.router,
+    noncompliance_views.router,
 )
 
 
