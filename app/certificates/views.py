@@ -69,10 +69,10 @@ def reissue(
         db_session=db, user=user, establishment_id=establishment_id
     )
     back = f"/establishments/{establishment_id}"
-    if not has_permission(user.role, Permission.REVIEW_REPORTS):
-        raise NotFound()
     if not check_csrf(request, posted):
         return redirect(request, back, flash=csrf_error_message(), kind="error")
+    if not has_permission(user.role, Permission.REVIEW_REPORTS):
+        raise NotFound()
     certificate = service.for_period(db_session=db, establishment_id=establishment_id, year=year)
     service.reissue(
         db_session=db, settings=request.app.state.settings, certificate=certificate, actor=user

@@ -131,8 +131,8 @@ def certificate(
         report_id=row.id,
         issued_on=valid_until - timedelta(days=365),
         valid_until=valid_until,
-        storage_key=f"k{establishment.id}",
-        pdf_sha256="0" * 64,
+        pdf_es_key=f"k{establishment.id}",
+        pdf_es_sha256="0" * 64,
     )
     db.add(cert)
     db.flush()

@@ -538,7 +538,7 @@ def test_changes_requested_amended_resubmitted_then_approved(client, db, mailbox
     overview = page(client.get(filed["overview"]))
     assert overview.select_one("main .summary-list .tag")["class"] == ["tag", "tag--good"]
     assert "Thank you." in overview.find(id="review-comment").get_text()
-    assert audit_actions(db) == ["report.changes_requested", "report.approved", "certificate.issue"]
+    assert audit_actions(db) == ["report.changes_requested", "report.approved"]
 
 
 # --- the queue ------------------------------------------------------------------------------------------
