@@ -361,6 +361,8 @@ def certificates_verify(
         typer.echo("NOT VERIFIED")
         raise typer.Exit(1)
     typer.echo("VERIFIED")
+
+
 @app.command("import")
 def import_signatories(
     file: Annotated[
