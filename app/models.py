@@ -4,7 +4,7 @@ from app.audit.models import AuditEntry, AuditHead
 from app.auth.models import AccountToken, LoginFailure, User, UserRegion, UserSession
 from app.certificates.models import Certificate
 from app.conduct.models import CodeVersion, SignatoryCounter, Signature
-from app.establishments.models import Establishment, EstablishmentOperator
+from app.establishments.models import Establishment, EstablishmentOperator, RegisterTerm
 from app.mail import OutboxMessage
 from app.reports.models import (
     AnnualReport,
@@ -31,6 +31,7 @@ __all__ = [
     "CodeVersion",
     "Establishment",
     "EstablishmentOperator",
+    "RegisterTerm",
     "LoginFailure",
     "OutboxMessage",
     "SignatoryCounter",

@@ -3,16 +3,38 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    delete,
+    event,
+    insert,
+)
+from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime, utcnow
+from app.establishments.names import fold, terms_of
+
+
+def search_key(length: int) -> String:
+    """A folded text compared byte by byte on both databases, so that prefix ranges use the index."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")  # type: ignore[return-value]
 
 
 class Establishment(SQLModel, table=True):
     __tablename__ = "establishment"
-    __table_args__ = (UniqueConstraint("ruc", "branch_code", name="uq_establishment_ruc_branch"),)
+    __table_args__ = (
+        UniqueConstraint("ruc", "branch_code", name="uq_establishment_ruc_branch"),
+        # The register filtered by region and category, in name order, read straight off the index.
+        Index("ix_establishment_region_category_name", "region", "category", "name_key"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     ruc: str = Field(max_length=11, index=True)
@@ -27,6 +49,63 @@ class Establishment(SQLModel, table=True):
     website: str | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, max_length=30)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    #: The trade name folded (see names.fold): the register sorts by it and matches its prefix.
+    name_key: str = Field(
+        default="", sa_column=Column(search_key(200), nullable=False, index=True, server_default="")
+    )
+    #: The province folded, so that "cusco" finds "Cusco".
+    province_key: str = Field(
+        default="", sa_column=Column(search_key(100), nullable=False, server_default="")
+    )
+
+
+class RegisterTerm(SQLModel, table=True):
+    """One folded word of an establishment's trade or legal name: what the public register searches."""
+
+    __tablename__ = "register_term"
+
+    term: str = Field(sa_column=Column(search_key(60), primary_key=True))
+    establishment_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("establishment.id", ondelete="CASCADE"),
+            primary_key=True,
+            index=True,
+        )
+    )
+
+
+# The folded keys and the search terms follow the names on every insert and update, whichever
+# service or script writes the establishment.
+
+
+@event.listens_for(Establishment, "before_insert")
+@event.listens_for(Establishment, "before_update")
+def _fold_keys(_mapper: Any, _connection: Any, target: Establishment) -> None:
+    target.name_key = fold(target.trade_name)
+    target.province_key = fold(target.province)
+
+
+@event.listens_for(Establishment, "after_insert")
+def _index_new(_mapper: Any, connection: Any, target: Establishment) -> None:
+    _replace_terms(connection, target)
+
+
+@event.listens_for(Establishment, "after_update")
+def _index_renamed(_mapper: Any, connection: Any, target: Establishment) -> None:
+    state = sa_inspect(target)
+    if state.attrs.trade_name.history.has_changes() or state.attrs.legal_name.history.has_changes():
+        _replace_terms(connection, target)
+
+
+def _replace_terms(connection: Any, target: Establishment) -> None:
+    table = RegisterTerm.__table__  # type: ignore[attr-defined]
+    connection.execute(delete(table).where(table.c.establishment_id == target.id))
+    terms = terms_of(target.trade_name, target.legal_name)
+    if terms:
+        connection.execute(
+            insert(table), [{"term": t, "establishment_id": target.id} for t in sorted(terms)]
+        )
 
 
 class EstablishmentOperator(SQLModel, table=True):

@@ -6,13 +6,15 @@ Computed from the data (signatures, reporting periods, reports and their decisio
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, case, literal, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from app.clock import lima_date, today
+from app.clock import LIMA, lima_date, today
 from app.conduct.models import Signature
 from app.i18n import lazy_gettext
 from app.reports.models import AnnualReport, ReportingPeriod
@@ -132,3 +134,62 @@ def standings(db_session: Session, establishment_ids: Iterable[int]) -> dict[int
     ):
         states.setdefault(report.establishment_id, {})[report.period_id] = report.state
     return {i: standing_from(latest.get(i), periods, states.get(i)) for i in ids}
+
+
+def latest_signature_id(establishment_id: Any) -> Any:
+    """SQL: the id of the most recent signature of the establishment `establishment_id` refers to
+    (the same one `latest_signatures` picks)."""
+    other = aliased(Signature)
+    return (
+        select(other.id)
+        .where(other.establishment_id == establishment_id)
+        .order_by(other.signed_at.desc(), other.id.desc())  # type: ignore[attr-defined,union-attr]
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def standing_sql(
+    establishment_id: Any, periods: Iterable[ReportingPeriod], on: date | None = None
+) -> ColumnElement[str]:
+    """SQL: the standing's value for the establishment `establishment_id` refers to, whose latest
+    signature is the `Signature` joined in the same statement (see `latest_signature_id`).
+
+    The same rules as `standing_from`, written out for the given periods and day so that the
+    register can filter by standing inside the database (tests/establishments/test_standing.py
+    checks that both agree in every case).
+    """
+    on = on or today()
+    whens: list[tuple[Any, Any]] = [
+        (Signature.status == status, literal(standing.value))
+        for status, standing in (
+            ("suspended", Standing.SUSPENDED),
+            ("revoked", Standing.REVOKED),
+            ("withdrawn", Standing.WITHDRAWN),
+        )
+    ]
+    for period in sorted(periods, key=lambda p: p.year, reverse=True):
+        # signed_on <= cutoff_on, in Lima's dates: signed before the next day began in Lima.
+        next_day = datetime.combine(period.cutoff_on + timedelta(days=1), time(), LIMA)
+        eligible = Signature.signed_at < next_day.astimezone(UTC)  # type: ignore[operator]
+        state = (
+            select(AnnualReport.state)
+            .where(
+                AnnualReport.establishment_id == establishment_id,
+                AnnualReport.period_id == period.id,
+            )
+            .scalar_subquery()
+        )
+        grace_end = period.deadline + timedelta(days=period.grace_days)
+        unanswered = Standing.NON_COMPLIANT if on > grace_end else Standing.OVERDUE
+        outcome = case(
+            (state == "approved", literal(Standing.GOOD.value)),
+            (state == "rejected", literal(Standing.NON_COMPLIANT.value)),
+            (state.in_(_FILED), literal(Standing.PENDING_REVIEW.value)),
+            else_=literal(unanswered.value),
+        )
+        if on <= period.deadline:  # not due yet: counts only once filed or decided
+            whens.append((and_(eligible, state.in_((*_FILED, "approved", "rejected"))), outcome))
+        else:
+            whens.append((eligible, outcome))
+    return case(*whens, else_=literal(Standing.GOOD.value))
