@@ -14,11 +14,14 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     event,
+    exists,
     insert,
+    select,
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Field, SQLModel
 
+from app.conduct.models import Signature
 from app.db import UTCDateTime, utcnow
 from app.establishments.names import fold, terms_of
 
@@ -60,9 +63,17 @@ class Establishment(SQLModel, table=True):
 
 
 class RegisterTerm(SQLModel, table=True):
-    """One folded word of an establishment's trade or legal name: what the public register searches."""
+    """One folded word of a signatory's trade or legal name: the public register's search index.
+
+    An establishment enters it when it first signs (signatures are never deleted, so it stays),
+    which is what lets a search by name count and order its matches from this index alone. Each
+    row carries the establishment's `name_key`, so the order by name needs no other table.
+    """
 
     __tablename__ = "register_term"
+    __table_args__ = (
+        Index("ix_register_term_term_name_key", "term", "name_key", "establishment_id"),
+    )
 
     term: str = Field(sa_column=Column(search_key(60), primary_key=True))
     establishment_id: int = Field(
@@ -73,10 +84,11 @@ class RegisterTerm(SQLModel, table=True):
             index=True,
         )
     )
+    name_key: str = Field(sa_column=Column(search_key(200), nullable=False))
 
 
 # The folded keys and the search terms follow the names on every insert and update, whichever
-# service or script writes the establishment.
+# service or script writes the establishment or its signature.
 
 
 @event.listens_for(Establishment, "before_insert")
@@ -86,26 +98,38 @@ def _fold_keys(_mapper: Any, _connection: Any, target: Establishment) -> None:
     target.province_key = fold(target.province)
 
 
-@event.listens_for(Establishment, "after_insert")
-def _index_new(_mapper: Any, connection: Any, target: Establishment) -> None:
-    _replace_terms(connection, target)
-
-
 @event.listens_for(Establishment, "after_update")
 def _index_renamed(_mapper: Any, connection: Any, target: Establishment) -> None:
     state = sa_inspect(target)
-    if state.attrs.trade_name.history.has_changes() or state.attrs.legal_name.history.has_changes():
-        _replace_terms(connection, target)
-
-
-def _replace_terms(connection: Any, target: Establishment) -> None:
+    renamed = state.attrs.trade_name.history.has_changes() or (
+        state.attrs.legal_name.history.has_changes()
+    )
     table = RegisterTerm.__table__  # type: ignore[attr-defined]
-    connection.execute(delete(table).where(table.c.establishment_id == target.id))
-    terms = terms_of(target.trade_name, target.legal_name)
-    if terms:
-        connection.execute(
-            insert(table), [{"term": t, "establishment_id": target.id} for t in sorted(terms)]
-        )
+    if renamed and connection.scalar(select(exists().where(table.c.establishment_id == target.id))):
+        index_terms(connection, target.id, target.trade_name, target.legal_name)  # type: ignore[arg-type]
+
+
+@event.listens_for(Signature, "after_insert")
+def _index_signatory(_mapper: Any, connection: Any, target: Signature) -> None:
+    table = Establishment.__table__  # type: ignore[attr-defined]
+    names = connection.execute(
+        select(table.c.trade_name, table.c.legal_name).where(table.c.id == target.establishment_id)
+    ).one()
+    index_terms(connection, target.establishment_id, *names)
+
+
+def index_terms(connection: Any, establishment_id: int, trade_name: str, legal_name: str) -> None:
+    """Put a signatory's words in the register's search index (again, after a change of name)."""
+    table = RegisterTerm.__table__  # type: ignore[attr-defined]
+    connection.execute(delete(table).where(table.c.establishment_id == establishment_id))
+    name_key = fold(trade_name)
+    connection.execute(
+        insert(table),
+        [
+            {"term": t, "establishment_id": establishment_id, "name_key": name_key}
+            for t in sorted(terms_of(trade_name, legal_name)) or [""]
+        ],
+    )
 
 
 class EstablishmentOperator(SQLModel, table=True):

@@ -121,18 +121,29 @@ def latest_signatures(
     return latest
 
 
-def standings(db_session: Session, establishment_ids: Iterable[int]) -> dict[int, Standing]:
-    """The standing of each establishment, with a fixed number of queries however many there are."""
+def standings(
+    db_session: Session,
+    establishment_ids: Iterable[int],
+    latest: dict[int, Signature] | None = None,
+) -> dict[int, Standing]:
+    """The standing of each establishment, with a fixed number of queries however many there are.
+
+    `latest`: their latest signatures, when the caller has them already.
+    """
     ids = list(establishment_ids)
     if not ids:
         return {}
-    latest = latest_signatures(db_session, ids)
+    if latest is None:
+        latest = latest_signatures(db_session, ids)
     periods = list(db_session.scalars(select(ReportingPeriod)))
     states: dict[int, dict[int, str]] = {}
-    for report in db_session.scalars(
-        select(AnnualReport).where(AnnualReport.establishment_id.in_(ids))  # type: ignore[attr-defined]
+    # Only the three columns needed (not the reports' content), so a page of the register is cheap.
+    for establishment_id, period_id, state in db_session.execute(
+        select(AnnualReport.establishment_id, AnnualReport.period_id, AnnualReport.state).where(
+            AnnualReport.establishment_id.in_(ids)  # type: ignore[attr-defined]
+        )
     ):
-        states.setdefault(report.establishment_id, {})[report.period_id] = report.state
+        states.setdefault(establishment_id, {})[period_id] = state
     return {i: standing_from(latest.get(i), periods, states.get(i)) for i in ids}
 
 

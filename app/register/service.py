@@ -16,8 +16,10 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from app.certificates.models import Certificate
@@ -105,28 +107,9 @@ class RegisterPage:
         return self.first_number + len(self.entries) - 1 if self.entries else 0
 
 
-def _conditions(
-    db_session: Session, query: RegisterQuery
-) -> tuple[list[ColumnElement[bool]], bool]:
-    """The WHERE of a search, and whether it needs the latest signature joined in."""
+def _filters(query: RegisterQuery) -> list[ColumnElement[bool]]:
+    """Region, province and category, on the establishment."""
     conditions: list[ColumnElement[bool]] = []
-    ruc = query.ruc_prefix
-    if ruc:
-        conditions.append(
-            Establishment.ruc == ruc
-            if len(ruc) == 11
-            else and_(Establishment.ruc >= ruc, Establishment.ruc < ruc + ":")  # type: ignore[arg-type]
-        )
-    else:
-        for word in query.words:
-            conditions.append(
-                Establishment.id.in_(  # type: ignore[union-attr]
-                    select(RegisterTerm.establishment_id).where(
-                        RegisterTerm.term >= word,  # type: ignore[arg-type]
-                        RegisterTerm.term < word + HIGH,  # type: ignore[arg-type]
-                    )
-                )
-            )
     if query.region:
         conditions.append(Establishment.region == query.region)  # type: ignore[arg-type]
     if query.category:
@@ -134,57 +117,135 @@ def _conditions(
     province = fold(query.province)
     if province:
         conditions.append(Establishment.province_key == province)  # type: ignore[arg-type]
+    return conditions
+
+
+def _term_matches(word: str, term: Any = RegisterTerm) -> ColumnElement[bool]:
+    """The term starts with `word`: an index range, the same on both databases (no LIKE)."""
+    return and_(term.term >= word, term.term < word + HIGH)
+
+
+def _prefix_relevance(name_key: Any, phrase: str) -> ColumnElement[int]:
+    """0: the trade name is the text typed; 1: it starts with it; 2: it merely has every word."""
+    return case(
+        (name_key == phrase, 0),
+        (and_(name_key >= phrase, name_key < phrase + HIGH), 1),
+        else_=2,
+    )
+
+
+def _by_words(
+    db_session: Session, query: RegisterQuery, per_page: int
+) -> tuple[int, int, list[int]]:
+    """A search by name: counted and ordered from the search index alone.
+
+    The longest word drives (it is the most selective); every other word, and the filters, must
+    match the same establishment.
+    """
+    found = sorted(query.words, key=len, reverse=True)
+    conditions = [_term_matches(found[0])]
+    for word in found[1:]:
+        other = aliased(RegisterTerm)
+        conditions.append(
+            RegisterTerm.establishment_id.in_(  # type: ignore[attr-defined]
+                select(other.establishment_id).where(_term_matches(word, other))
+            )
+        )
+    filters = _filters(query)
+    if filters:
+        conditions.append(
+            RegisterTerm.establishment_id.in_(select(Establishment.id).where(*filters))  # type: ignore[attr-defined]
+        )
+    total = (
+        db_session.scalar(
+            select(func.count(distinct(RegisterTerm.establishment_id))).where(*conditions)
+        )
+        or 0
+    )
+    page = _within(query.page, total, per_page)
+    phrase = " ".join(query.words)
+    ids = db_session.scalars(
+        select(RegisterTerm.establishment_id)
+        .where(*conditions)
+        .group_by(RegisterTerm.establishment_id, RegisterTerm.name_key)
+        .order_by(
+            _prefix_relevance(RegisterTerm.name_key, phrase),
+            RegisterTerm.name_key,
+            RegisterTerm.establishment_id,
+        )
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    return total, page, list(ids)
+
+
+def _by_establishment(
+    db_session: Session, query: RegisterQuery, per_page: int
+) -> tuple[int, int, list[int]]:
+    """A search by RUC, filters or standing: on the establishment table and its indexes."""
+    conditions = _filters(query)
+    ruc = query.ruc_prefix
+    if ruc:
+        conditions.append(
+            Establishment.ruc == ruc  # type: ignore[arg-type]
+            if len(ruc) == 11
+            else and_(Establishment.ruc >= ruc, Establishment.ruc < ruc + ":")  # type: ignore[arg-type]
+        )
+    for word in query.words if not ruc else []:
+        conditions.append(
+            Establishment.id.in_(  # type: ignore[union-attr]
+                select(RegisterTerm.establishment_id).where(_term_matches(word))
+            )
+        )
+    counted = select(func.count()).select_from(Establishment)
+    listed = select(Establishment.id)
     if query.standing:
         periods = list(db_session.scalars(select(ReportingPeriod)))
         conditions.append(standing_sql(Establishment.id, periods) == query.standing)
-        return conditions, True
-    conditions.append(exists().where(Signature.establishment_id == Establishment.id))
-    return conditions, False
+        on = Signature.id == latest_signature_id(Establishment.id)
+        counted = counted.join(Signature, on)  # type: ignore[arg-type]
+        listed = listed.join(Signature, on)  # type: ignore[arg-type]
+    else:
+        conditions.append(exists().where(Signature.establishment_id == Establishment.id))
+    total = db_session.scalar(counted.where(*conditions)) or 0
+    page = _within(query.page, total, per_page)
+    relevance = (
+        [_prefix_relevance(Establishment.name_key, " ".join(query.words))]
+        if query.words and not ruc
+        else []
+    )
+    ids = db_session.scalars(
+        listed.where(*conditions)
+        .order_by(*relevance, Establishment.name_key, Establishment.id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    return total, page, list(ids)
 
 
-def _relevance(query: RegisterQuery) -> list[ColumnElement[object]]:
-    phrase = " ".join(query.words)
-    if query.ruc_prefix or not phrase:
-        return []
-    return [
-        case(
-            (Establishment.name_key == phrase, 0),  # type: ignore[arg-type]
-            (
-                and_(Establishment.name_key >= phrase, Establishment.name_key < phrase + HIGH),  # type: ignore[arg-type]
-                1,
-            ),
-            else_=2,
-        )
-    ]
+def _within(page: int, total: int, per_page: int) -> int:
+    """The page asked for, brought within the pages there are (a page past the last is the last)."""
+    return min(max(page, 1), max(1, math.ceil(total / per_page)))
 
 
 def search(*, db_session: Session, query: RegisterQuery, per_page: int = PER_PAGE) -> RegisterPage:
     """One page of the signatories matching the query, with how many match in all."""
-    conditions, join_signature = _conditions(db_session, query)
-    counted = select(func.count()).select_from(Establishment)
-    listed = select(Establishment)
-    if join_signature:
-        on = Signature.id == latest_signature_id(Establishment.id)
-        counted = counted.join(Signature, on)  # type: ignore[arg-type]
-        listed = listed.join(Signature, on)  # type: ignore[arg-type]
-    total = db_session.scalar(counted.where(*conditions)) or 0
-    pages = max(1, math.ceil(total / per_page))
-    page = min(max(query.page, 1), pages)
-    rows = (
-        db_session.scalars(
-            listed.where(*conditions)
-            .order_by(*_relevance(query), Establishment.name_key, Establishment.id)
-            .offset((page - 1) * per_page)
-            .limit(per_page)
-        ).all()
-        if total
-        else []
-    )
-    ids = [e.id for e in rows]
-    signatures = latest_signatures(db_session, ids)  # type: ignore[arg-type]
-    standing = standings(db_session, ids)  # type: ignore[arg-type]
-    entries = [_entry(e, signatures[e.id], standing[e.id]) for e in rows]  # type: ignore[index]
-    return RegisterPage(entries, total, page, pages, per_page)
+    if query.words and not query.ruc_prefix and not query.standing:
+        total, page, ids = _by_words(db_session, query, per_page)
+    else:
+        total, page, ids = _by_establishment(db_session, query, per_page)
+    found = (
+        {
+            e.id: e
+            for e in db_session.scalars(select(Establishment).where(Establishment.id.in_(ids)))
+        }
+        if ids
+        else {}
+    )  # type: ignore[union-attr]
+    signatures = latest_signatures(db_session, ids)
+    standing = standings(db_session, ids, signatures)
+    entries = [_entry(found[i], signatures[i], standing[i]) for i in ids]
+    return RegisterPage(entries, total, page, max(1, math.ceil(total / per_page)), per_page)
 
 
 def _entry(establishment: Establishment, signature: Signature, standing: Standing) -> RegisterEntry:

@@ -46,6 +46,7 @@ def upgrade() -> None:
         "register_term",
         sa.Column("term", _key(60), nullable=False),
         sa.Column("establishment_id", sa.Integer(), nullable=False),
+        sa.Column("name_key", _key(200), nullable=False),
         sa.ForeignKeyConstraint(["establishment_id"], ["establishment.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("term", "establishment_id"),
     )
@@ -53,8 +54,13 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_register_term_establishment_id"), ["establishment_id"], unique=False
         )
+        batch_op.create_index(
+            "ix_register_term_term_name_key",
+            ["term", "name_key", "establishment_id"],
+            unique=False,
+        )
 
-    # Fold the names already there.
+    # Fold the names already there; signatories enter the search index.
     bind = op.get_bind()
     establishment = sa.table(
         "establishment",
@@ -65,7 +71,13 @@ def upgrade() -> None:
         sa.column("name_key", sa.String),
         sa.column("province_key", sa.String),
     )
-    term = sa.table("register_term", sa.column("term", sa.String), sa.column("establishment_id"))
+    term = sa.table(
+        "register_term",
+        sa.column("term", sa.String),
+        sa.column("establishment_id", sa.Integer),
+        sa.column("name_key", sa.String),
+    )
+    signed = set(bind.execute(sa.text("SELECT DISTINCT establishment_id FROM signature")).scalars())
     rows = bind.execute(
         sa.select(
             establishment.c.id,
@@ -80,15 +92,21 @@ def upgrade() -> None:
             .where(establishment.c.id == id_)
             .values(name_key=_fold(trade_name), province_key=_fold(province))
         )
+        if id_ not in signed:
+            continue
         words = {w for name in (trade_name, legal_name) for w in _fold(name).split()}
-        if words:
-            bind.execute(
-                term.insert(), [{"term": w, "establishment_id": id_} for w in sorted(words)]
-            )
+        bind.execute(
+            term.insert(),
+            [
+                {"term": w, "establishment_id": id_, "name_key": _fold(trade_name)}
+                for w in sorted(words) or [""]
+            ],
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("register_term", schema=None) as batch_op:
+        batch_op.drop_index("ix_register_term_term_name_key")
         batch_op.drop_index(batch_op.f("ix_register_term_establishment_id"))
     op.drop_table("register_term")
     with op.batch_alter_table("establishment", schema=None) as batch_op:
