@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, or_, select
 from sqlmodel import Session
 
 from app.certificates.models import Certificate
@@ -134,49 +133,44 @@ def _prefix_relevance(name_key: Any, phrase: str) -> ColumnElement[int]:
     )
 
 
+def _independent(found: list[str]) -> list[str]:
+    """The words typed, less those that begin another one ("ho hos": a term matching "hos"
+    matches "ho" too), so that no term can match two of them."""
+    return [w for w in found if not any(o != w and o.startswith(w) for o in found)]
+
+
 def _by_words(
     db_session: Session, query: RegisterQuery, per_page: int
 ) -> tuple[int, int, list[int]]:
-    """A search by name: counted and ordered from the search index alone.
+    """A search by name: matched, counted and ordered from the search index alone.
 
-    The longest word drives (it is the most selective); every other word, and the filters, must
-    match the same establishment.
+    One pass over the index ranges of all the words (index only, no table rows), grouped by
+    establishment; with several words, the establishments where each word matched a term. The
+    filters then look up only those establishments.
     """
-    found = sorted(query.words, key=len, reverse=True)
-    conditions = [_term_matches(found[0])]
-    for word in found[1:]:
-        other = aliased(RegisterTerm)
-        conditions.append(
-            RegisterTerm.establishment_id.in_(  # type: ignore[attr-defined]
-                select(other.establishment_id).where(_term_matches(word, other))
-            )
+    found = _independent(query.words)
+    grouped = (
+        select(
+            RegisterTerm.establishment_id.label("id"),  # type: ignore[attr-defined]
+            RegisterTerm.name_key.label("name_key"),  # type: ignore[attr-defined]
         )
+        .where(or_(*(_term_matches(w) for w in found)))
+        .group_by(RegisterTerm.establishment_id, RegisterTerm.name_key)
+    )
+    if len(found) > 1:
+        which = case(*((_term_matches(w), i) for i, w in enumerate(found)))
+        grouped = grouped.having(func.count(distinct(which)) == len(found))
+    matches = grouped.subquery()
+    listed = select(matches.c.id)
     filters = _filters(query)
     if filters:
-        conditions.append(
-            RegisterTerm.establishment_id.in_(select(Establishment.id).where(*filters))  # type: ignore[attr-defined]
-        )
-    total = (
-        db_session.scalar(
-            select(func.count(distinct(RegisterTerm.establishment_id))).where(*conditions)
-        )
-        or 0
+        listed = listed.join(Establishment, Establishment.id == matches.c.id).where(*filters)  # type: ignore[arg-type]
+    order = (
+        _prefix_relevance(matches.c.name_key, " ".join(query.words)),
+        matches.c.name_key,
+        matches.c.id,
     )
-    page = _within(query.page, total, per_page)
-    phrase = " ".join(query.words)
-    ids = db_session.scalars(
-        select(RegisterTerm.establishment_id)
-        .where(*conditions)
-        .group_by(RegisterTerm.establishment_id, RegisterTerm.name_key)
-        .order_by(
-            _prefix_relevance(RegisterTerm.name_key, phrase),
-            RegisterTerm.name_key,
-            RegisterTerm.establishment_id,
-        )
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
-    return total, page, list(ids)
+    return _one_page(db_session, listed, order, query.page, per_page)
 
 
 def _by_establishment(
@@ -197,30 +191,49 @@ def _by_establishment(
                 select(RegisterTerm.establishment_id).where(_term_matches(word))
             )
         )
-    counted = select(func.count()).select_from(Establishment)
     listed = select(Establishment.id)
     if query.standing:
         periods = list(db_session.scalars(select(ReportingPeriod)))
         conditions.append(standing_sql(Establishment.id, periods) == query.standing)
         on = Signature.id == latest_signature_id(Establishment.id)
-        counted = counted.join(Signature, on)  # type: ignore[arg-type]
         listed = listed.join(Signature, on)  # type: ignore[arg-type]
     else:
         conditions.append(exists().where(Signature.establishment_id == Establishment.id))
-    total = db_session.scalar(counted.where(*conditions)) or 0
-    page = _within(query.page, total, per_page)
     relevance = (
         [_prefix_relevance(Establishment.name_key, " ".join(query.words))]
         if query.words and not ruc
         else []
     )
-    ids = db_session.scalars(
-        listed.where(*conditions)
-        .order_by(*relevance, Establishment.name_key, Establishment.id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
-    return total, page, list(ids)
+    order = (*relevance, Establishment.name_key, Establishment.id)
+    return _one_page(db_session, listed.where(*conditions), order, query.page, per_page)
+
+
+def _one_page(
+    db_session: Session, listed: Any, order: tuple[Any, ...], page: int, per_page: int
+) -> tuple[int, int, list[int]]:
+    """The ids on one page and how many match in all, in one pass (a window count); a page past
+    the last costs a second query, to count and show the last page instead."""
+
+    def fetch(number: int) -> list[tuple[int, int]]:
+        return list(
+            db_session.execute(
+                listed.add_columns(func.count().over())
+                .order_by(*order)
+                .offset((number - 1) * per_page)
+                .limit(per_page)
+            ).all()
+        )
+
+    page = max(page, 1)
+    rows = fetch(page)
+    if rows:
+        return rows[0][1], page, [r[0] for r in rows]
+    if page == 1:
+        return 0, 1, []
+    total = db_session.scalar(select(func.count()).select_from(listed.subquery())) or 0
+    page = _within(page, total, per_page)
+    rows = fetch(page) if total else []
+    return total, page, [r[0] for r in rows]
 
 
 def _within(page: int, total: int, per_page: int) -> int:
@@ -234,17 +247,20 @@ def search(*, db_session: Session, query: RegisterQuery, per_page: int = PER_PAG
         total, page, ids = _by_words(db_session, query, per_page)
     else:
         total, page, ids = _by_establishment(db_session, query, per_page)
-    found = (
-        {
-            e.id: e
-            for e in db_session.scalars(select(Establishment).where(Establishment.id.in_(ids)))
-        }
+    # The page's establishments with their latest signatures (one query), then their standings.
+    rows = (
+        db_session.execute(
+            select(Establishment, Signature)
+            .join(Signature, Signature.id == latest_signature_id(Establishment.id))  # type: ignore[arg-type]
+            .where(Establishment.id.in_(ids))  # type: ignore[union-attr]
+        ).all()
         if ids
-        else {}
-    )  # type: ignore[union-attr]
-    signatures = latest_signatures(db_session, ids)
-    standing = standings(db_session, ids, signatures)
-    entries = [_entry(found[i], signatures[i], standing[i]) for i in ids]
+        else []
+    )
+    found = {e.id: (e, sig) for e, sig in rows}
+    signatures = {i: sig for i, (_e, sig) in found.items()}
+    standing = standings(db_session, ids, signatures)  # type: ignore[arg-type]
+    entries = [_entry(found[i][0], found[i][1], standing[i]) for i in ids]
     return RegisterPage(entries, total, page, max(1, math.ceil(total / per_page)), per_page)
 
 
