@@ -364,6 +364,7 @@ def _counts(engine: Engine) -> dict[str, int]:
 URLS = {
     "bare (/livez)": "/livez",
     "health (/healthz, one query)": "/healthz",
+    "register, no search yet": "/register",
     "search: name prefix 'hos'": "/register?q=hos",
     "search: name prefix 'wira'": "/register?q=wira",
     "search: accent word 'ñusta'": "/register?q=" + quote("ñusta"),

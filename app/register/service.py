@@ -69,6 +69,14 @@ class RegisterQuery:
     def words(self) -> list[str]:
         return words(self.q)[:MAX_WORDS]
 
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to search by: a name, RUC or filter is needed (the whole register, 100,000
+        names in pages of 20, helps nobody; the open data has it all)."""
+        return not (
+            self.words or self.ruc_prefix or self.region or self.category or self.standing
+        ) and not fold(self.province)
+
 
 @dataclass(frozen=True)
 class RegisterEntry:
@@ -243,6 +251,8 @@ def _within(page: int, total: int, per_page: int) -> int:
 
 def search(*, db_session: Session, query: RegisterQuery, per_page: int = PER_PAGE) -> RegisterPage:
     """One page of the signatories matching the query, with how many match in all."""
+    if query.is_empty:
+        return RegisterPage([], 0, 1, 1, per_page)
     if query.words and not query.ruc_prefix and not query.standing:
         total, page, ids = _by_words(db_session, query, per_page)
     else:

@@ -68,9 +68,7 @@ def register_search(request: Request, db: DbSession) -> HTMLResponse:
                 }
             ),
             "result": result,
-            "searched": any(
-                (query.q, query.region, query.province, query.category, query.standing)
-            ),
+            "searched": not query.is_empty,
             "described": _described(query),
             "regions": scheme.regions,
             "categories": scheme.categories,

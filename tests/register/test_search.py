@@ -132,7 +132,12 @@ def test_filters_combine(public, db):
     ]
     assert names(search(public, q="misti", category="restaurant")) == []
     # Unknown filter values are ignored rather than refused: the URL still works.
-    assert len(names(search(public, region="PE-XXX", category="nope", standing="bad"))) == 5
+    assert names(search(public, q="hostal", region="PE-XXX", category="x", standing="x")) == [
+        "Hostal Colca",
+        "Hostal Cusqueño",
+        "Hostal Misti",
+        "Hostal Suspendido",
+    ]
 
 
 def test_each_result_shows_its_standing_in_words_and_colour(public, db):
@@ -183,11 +188,20 @@ def test_pages_with_rel_links_and_absurd_page_numbers(public, db):
         assert names(search(public, q="hostal", page=nonsense)) == names(first), nonsense
 
 
-def test_an_empty_register_or_no_match_says_so(public, db):
-    for params in ({}, {"q": "nadie"}, {"q": "nadie", "page": "7"}):
+def test_no_match_says_so(public, db):
+    for params in ({"q": "nadie"}, {"q": "nadie", "page": "7"}, {"region": "PE-MDD"}):
         response = search(public, **params)
         assert "No establishment matches your search" in page(response).get_text()
         assert not page(response).select("tbody tr")
+
+
+def test_without_a_search_the_page_says_how_to_search(public, cusco):
+    """100,000 names in pages of 20 help nobody: the register asks for a name, RUC or filter."""
+    for params in ({}, {"q": "  "}, {"q": "¿?"}, {"region": "PE-XXX"}, {"page": "3"}):
+        response = search(public, **params)
+        assert not page(response).select("tbody tr")
+        assert "Type the name of an establishment" in page(response).get_text()
+        assert "No establishment matches" not in page(response).get_text()
 
 
 def test_a_long_or_strange_query_is_not_an_error(public, cusco):
