@@ -162,9 +162,10 @@ def latest_signature_id(establishment_id: Any) -> Any:
 
 def standing_sql(
     establishment_id: Any, periods: Iterable[ReportingPeriod], on: date | None = None
-) -> ColumnElement[str]:
+) -> tuple[ColumnElement[str], list[tuple[Any, Any]]]:
     """SQL: the standing's value for the establishment `establishment_id` refers to, whose latest
-    signature is the `Signature` joined in the same statement (see `latest_signature_id`).
+    signature is the `Signature` joined in the same statement (see `latest_signature_id`); and
+    the reports to outer-join for it (an alias of annual_report and its ON clause, per period).
 
     The same rules as `standing_from`, written out for the given periods and day so that the
     register can filter by standing inside the database (tests/establishments/test_standing.py
@@ -179,18 +180,19 @@ def standing_sql(
             ("withdrawn", Standing.WITHDRAWN),
         )
     ]
+    joins: list[tuple[Any, Any]] = []
     for period in sorted(periods, key=lambda p: p.year, reverse=True):
         # signed_on <= cutoff_on, in Lima's dates: signed before the next day began in Lima.
         next_day = datetime.combine(period.cutoff_on + timedelta(days=1), time(), LIMA)
         eligible = Signature.signed_at < next_day.astimezone(UTC)  # type: ignore[operator]
-        state = (
-            select(AnnualReport.state)
-            .where(
-                AnnualReport.establishment_id == establishment_id,
-                AnnualReport.period_id == period.id,
+        report = aliased(AnnualReport)
+        joins.append(
+            (
+                report,
+                and_(report.establishment_id == establishment_id, report.period_id == period.id),
             )
-            .scalar_subquery()
         )
+        state = report.state
         grace_end = period.deadline + timedelta(days=period.grace_days)
         unanswered = Standing.NON_COMPLIANT if on > grace_end else Standing.OVERDUE
         outcome = case(
@@ -203,4 +205,4 @@ def standing_sql(
             whens.append((and_(eligible, state.in_((*_FILED, "approved", "rejected"))), outcome))
         else:
             whens.append((eligible, outcome))
-    return case(*whens, else_=literal(Standing.GOOD.value))
+    return case(*whens, else_=literal(Standing.GOOD.value)), joins

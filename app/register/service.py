@@ -202,9 +202,12 @@ def _by_establishment(
     listed = select(Establishment.id)
     if query.standing:
         periods = list(db_session.scalars(select(ReportingPeriod)))
-        conditions.append(standing_sql(Establishment.id, periods) == query.standing)
+        standing, reports = standing_sql(Establishment.id, periods)
+        conditions.append(standing == query.standing)
         on = Signature.id == latest_signature_id(Establishment.id)
         listed = listed.join(Signature, on)  # type: ignore[arg-type]
+        for report, joined_on in reports:
+            listed = listed.outerjoin(report, joined_on)
     else:
         conditions.append(exists().where(Signature.establishment_id == Establishment.id))
     relevance = (

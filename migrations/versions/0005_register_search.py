@@ -60,6 +60,15 @@ def upgrade() -> None:
             unique=False,
         )
 
+    with op.batch_alter_table("signature", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_signature_latest", ["establishment_id", "signed_at", "id"], unique=False
+        )
+    with op.batch_alter_table("annual_report", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_report_standing", ["establishment_id", "period_id", "state"], unique=False
+        )
+
     # Fold the names already there; signatories enter the search index.
     bind = op.get_bind()
     establishment = sa.table(
@@ -105,6 +114,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("annual_report", schema=None) as batch_op:
+        batch_op.drop_index("ix_report_standing")
+    with op.batch_alter_table("signature", schema=None) as batch_op:
+        batch_op.drop_index("ix_signature_latest")
     with op.batch_alter_table("register_term", schema=None) as batch_op:
         batch_op.drop_index("ix_register_term_term_name_key")
         batch_op.drop_index(batch_op.f("ix_register_term_establishment_id"))

@@ -199,13 +199,13 @@ def test_sql_standing_agrees_with_python_in_every_case(db):
     ]
     seen = set()
     for on in days:
-        in_sql = dict(
-            db.execute(
-                select(Establishment.id, standing_sql(Establishment.id, periods, on)).join(
-                    Signature, Signature.id == latest_signature_id(Establishment.id)
-                )
-            ).all()
+        standing, reports = standing_sql(Establishment.id, periods, on)
+        statement = select(Establishment.id, standing).join(
+            Signature, Signature.id == latest_signature_id(Establishment.id)
         )
+        for report, joined_on in reports:
+            statement = statement.outerjoin(report, joined_on)
+        in_sql = dict(db.execute(statement).all())
         assert len(in_sql) == len(cases)
         for establishment_id, report_states in expected_input.items():
             python = standing_from(latest[establishment_id], periods, report_states, on)
