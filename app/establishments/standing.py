@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, literal, select
+from sqlalchemy import ColumnElement, and_, case, exists, literal, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -147,24 +147,29 @@ def standings(
     return {i: standing_from(latest.get(i), periods, states.get(i)) for i in ids}
 
 
-def latest_signature_id(establishment_id: Any) -> Any:
-    """SQL: the id of the most recent signature of the establishment `establishment_id` refers to
-    (the same one `latest_signatures` picks)."""
-    other = aliased(Signature)
-    return (
-        select(other.id)
-        .where(other.establishment_id == establishment_id)
-        .order_by(other.signed_at.desc(), other.id.desc())  # type: ignore[attr-defined,union-attr]
-        .limit(1)
-        .scalar_subquery()
+def is_latest_signature() -> ColumnElement[bool]:
+    """SQL: the `Signature` in the statement is its establishment's most recent one (the same one
+    `latest_signatures` picks): no other is later. An anti-join both databases plan well."""
+    later = aliased(Signature)
+    return ~exists().where(
+        later.establishment_id == Signature.establishment_id,
+        or_(
+            later.signed_at > Signature.signed_at,  # type: ignore[operator]
+            and_(later.signed_at == Signature.signed_at, later.id > Signature.id),  # type: ignore[operator]
+        ),
     )
+
+
+def latest_signature_join(establishment_id: Any) -> ColumnElement[bool]:
+    """SQL: the ON clause that joins `Signature` as the latest signature of `establishment_id`."""
+    return and_(Signature.establishment_id == establishment_id, is_latest_signature())
 
 
 def standing_sql(
     establishment_id: Any, periods: Iterable[ReportingPeriod], on: date | None = None
 ) -> tuple[ColumnElement[str], list[tuple[Any, Any]]]:
     """SQL: the standing's value for the establishment `establishment_id` refers to, whose latest
-    signature is the `Signature` joined in the same statement (see `latest_signature_id`); and
+    signature is the `Signature` joined in the same statement (see `latest_signature_join`); and
     the reports to outer-join for it (an alias of annual_report and its ON clause, per period).
 
     The same rules as `standing_from`, written out for the given periods and day so that the

@@ -30,7 +30,7 @@ from app.establishments.models import Establishment, RegisterTerm
 from app.establishments.names import HIGH, fold, words
 from app.establishments.standing import (
     Standing,
-    latest_signature_id,
+    latest_signature_join,
     latest_signatures,
     standing_from,
     standing_sql,
@@ -204,8 +204,7 @@ def _by_establishment(
         periods = list(db_session.scalars(select(ReportingPeriod)))
         standing, reports = standing_sql(Establishment.id, periods)
         conditions.append(standing == query.standing)
-        on = Signature.id == latest_signature_id(Establishment.id)
-        listed = listed.join(Signature, on)  # type: ignore[arg-type]
+        listed = listed.join(Signature, latest_signature_join(Establishment.id))  # type: ignore[arg-type]
         for report, joined_on in reports:
             listed = listed.outerjoin(report, joined_on)
     else:
@@ -215,7 +214,12 @@ def _by_establishment(
         if query.words and not ruc
         else []
     )
-    order = (*relevance, Establishment.name_key, Establishment.id)
+    # A RUC typed: by RUC and branch (straight off the RUC's index); otherwise by name.
+    order = (
+        (Establishment.ruc, Establishment.branch_code, Establishment.id)
+        if ruc
+        else (*relevance, Establishment.name_key, Establishment.id)
+    )
     return _one_page(db_session, listed.where(*conditions), order, query.page, per_page)
 
 
@@ -264,7 +268,7 @@ def search(*, db_session: Session, query: RegisterQuery, per_page: int = PER_PAG
     rows = (
         db_session.execute(
             select(Establishment, Signature)
-            .join(Signature, Signature.id == latest_signature_id(Establishment.id))  # type: ignore[arg-type]
+            .join(Signature, latest_signature_join(Establishment.id))  # type: ignore[arg-type]
             .where(Establishment.id.in_(ids))  # type: ignore[union-attr]
         ).all()
         if ids

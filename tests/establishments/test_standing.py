@@ -95,7 +95,7 @@ def test_sql_standing_agrees_with_python_in_every_case(db):
 
     from app.conduct.models import CodeVersion
     from app.establishments.models import Establishment
-    from app.establishments.standing import latest_signature_id, standing_sql
+    from app.establishments.standing import latest_signature_join, standing_sql
     from app.reports.models import AnnualReport, ReportForm
 
     form = db.scalars(select(ReportForm)).first()
@@ -183,7 +183,7 @@ def test_sql_standing_agrees_with_python_in_every_case(db):
         e: s
         for e, s in db.execute(
             select(Establishment.id, Signature).join(
-                Signature, Signature.id == latest_signature_id(Establishment.id)
+                Signature, latest_signature_join(Establishment.id)
             )
         )
     }
@@ -201,7 +201,7 @@ def test_sql_standing_agrees_with_python_in_every_case(db):
     for on in days:
         standing, reports = standing_sql(Establishment.id, periods, on)
         statement = select(Establishment.id, standing).join(
-            Signature, Signature.id == latest_signature_id(Establishment.id)
+            Signature, latest_signature_join(Establishment.id)
         )
         for report, joined_on in reports:
             statement = statement.outerjoin(report, joined_on)

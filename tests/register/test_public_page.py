@@ -232,3 +232,11 @@ def test_no_personal_data_on_any_public_page(app, client, db, open_period):
         for secret in forbidden:
             assert secret.lower() not in text, secret
     assert page(client.get("/register", params={"q": "huillca"})).select("tbody tr") == []
+
+
+def test_the_operator_finds_the_badge_on_the_establishment_page(
+    client, operator_with_establishment
+):
+    detail = page(client.get(f"/establishments/{operator_with_establishment}"))
+    assert detail.find("a", href=f"/register/{operator_with_establishment}/badge.pdf")
+    assert detail.find("a", href=f"/register/{operator_with_establishment}")

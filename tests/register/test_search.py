@@ -99,7 +99,7 @@ def test_ruc_whole_or_its_beginning(public, db):
     add_signatory(db, "Dos", ruc="20604198761")
     add_signatory(db, "Tres", ruc="10456789123")
     assert names(search(public, q="20604123454")) == ["Uno"]
-    assert names(search(public, q="20604")) == ["Dos", "Uno"]
+    assert names(search(public, q="20604")) == ["Uno", "Dos"]  # by RUC
     assert names(search(public, q="2060 4123")) == ["Uno"]
     assert names(search(public, q="999")) == []
 
