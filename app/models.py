@@ -5,7 +5,7 @@ from app.auth.models import AccountToken, LoginFailure, User, UserRegion, UserSe
 from app.certificates.models import Certificate
 from app.claims.models import EstablishmentClaim
 from app.conduct.models import CodeVersion, SignatoryCounter, Signature
-from app.establishments.models import Establishment, EstablishmentOperator
+from app.establishments.models import Establishment, EstablishmentOperator, RegisterTerm
 from app.imports.models import ImportBatch
 from app.mail import OutboxMessage
 from app.reports.models import (
@@ -35,6 +35,7 @@ __all__ = [
     "CodeVersion",
     "Establishment",
     "EstablishmentOperator",
+    "RegisterTerm",
     "LoginFailure",
     "OutboxMessage",
     "SignatoryCounter",

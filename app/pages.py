@@ -1,4 +1,4 @@
-"""Pages that belong to no domain: home, data protection notice, health check."""
+"""Pages that belong to no domain: home, data protection notice, health checks."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ def home(request: Request) -> HTMLResponse:
 @router.get("/privacy")
 def privacy(request: Request) -> HTMLResponse:
     return render(request, "privacy.html")
+
+
+@router.get("/livez")
+def alive() -> Response:
+    """The process answers (no database): a constant page, also the baseline of bench/."""
+    return Response("ok", media_type="text/plain")
 
 
 @router.get("/healthz")

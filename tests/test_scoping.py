@@ -15,8 +15,9 @@ from tests.reports.conftest import (
 )
 
 # Path parameters that are not ids of someone's records (single-use tokens from mails), or that
-# only ever select inside an establishment already checked (year, section, submission number).
-NOT_RECORD_IDS = {"token", "year", "code", "number"}
+# only ever select inside an establishment already checked (year, section, submission number);
+# entry_id: public pages of the register (business data of signatories only, tests/register/).
+NOT_RECORD_IDS = {"token", "year", "code", "number", "entry_id"}
 # Records whose routes are scoped by their own rules, with their own tests: staff accounts (admins
 # only, tests/auth/test_staff_admin.py), reports under review (tests/test_staff_scope.py), claims
 # (reviewers of the region, tests/imports/test_claims.py) and uploaded import files (the admin and

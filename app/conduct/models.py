@@ -63,6 +63,8 @@ class Signature(SQLModel, table=True):
             sqlite_where=text("status IN ('active', 'suspended')"),
             postgresql_where=text("status IN ('active', 'suspended')"),
         ),
+        # The latest signature of an establishment, read off the index without sorting.
+        Index("ix_signature_latest", "establishment_id", "signed_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -6,13 +6,15 @@ Computed from the data (signatures, reporting periods, reports and their decisio
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, case, exists, literal, or_, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from app.clock import lima_date, today
+from app.clock import LIMA, lima_date, today
 from app.conduct.models import Signature
 from app.i18n import lazy_gettext
 from app.reports.models import AnnualReport, ReportingPeriod
@@ -119,16 +121,93 @@ def latest_signatures(
     return latest
 
 
-def standings(db_session: Session, establishment_ids: Iterable[int]) -> dict[int, Standing]:
-    """The standing of each establishment, with a fixed number of queries however many there are."""
+def standings(
+    db_session: Session,
+    establishment_ids: Iterable[int],
+    latest: dict[int, Signature] | None = None,
+) -> dict[int, Standing]:
+    """The standing of each establishment, with a fixed number of queries however many there are.
+
+    `latest`: their latest signatures, when the caller has them already.
+    """
     ids = list(establishment_ids)
     if not ids:
         return {}
-    latest = latest_signatures(db_session, ids)
+    if latest is None:
+        latest = latest_signatures(db_session, ids)
     periods = list(db_session.scalars(select(ReportingPeriod)))
     states: dict[int, dict[int, str]] = {}
-    for report in db_session.scalars(
-        select(AnnualReport).where(AnnualReport.establishment_id.in_(ids))  # type: ignore[attr-defined]
+    # Only the three columns needed (not the reports' content), so a page of the register is cheap.
+    for establishment_id, period_id, state in db_session.execute(
+        select(AnnualReport.establishment_id, AnnualReport.period_id, AnnualReport.state).where(
+            AnnualReport.establishment_id.in_(ids)  # type: ignore[attr-defined]
+        )
     ):
-        states.setdefault(report.establishment_id, {})[report.period_id] = report.state
+        states.setdefault(establishment_id, {})[period_id] = state
     return {i: standing_from(latest.get(i), periods, states.get(i)) for i in ids}
+
+
+def is_latest_signature() -> ColumnElement[bool]:
+    """SQL: the `Signature` in the statement is its establishment's most recent one (the same one
+    `latest_signatures` picks): no other is later. An anti-join both databases plan well."""
+    later = aliased(Signature)
+    return ~exists().where(
+        later.establishment_id == Signature.establishment_id,
+        or_(
+            later.signed_at > Signature.signed_at,  # type: ignore[operator]
+            and_(later.signed_at == Signature.signed_at, later.id > Signature.id),  # type: ignore[operator]
+        ),
+    )
+
+
+def latest_signature_join(establishment_id: Any) -> ColumnElement[bool]:
+    """SQL: the ON clause that joins `Signature` as the latest signature of `establishment_id`."""
+    return and_(Signature.establishment_id == establishment_id, is_latest_signature())
+
+
+def standing_sql(
+    establishment_id: Any, periods: Iterable[ReportingPeriod], on: date | None = None
+) -> tuple[ColumnElement[str], list[tuple[Any, Any]]]:
+    """SQL: the standing's value for the establishment `establishment_id` refers to, whose latest
+    signature is the `Signature` joined in the same statement (see `latest_signature_join`); and
+    the reports to outer-join for it (an alias of annual_report and its ON clause, per period).
+
+    The same rules as `standing_from`, written out for the given periods and day so that the
+    register can filter by standing inside the database (tests/establishments/test_standing.py
+    checks that both agree in every case).
+    """
+    on = on or today()
+    whens: list[tuple[Any, Any]] = [
+        (Signature.status == status, literal(standing.value))
+        for status, standing in (
+            ("suspended", Standing.SUSPENDED),
+            ("revoked", Standing.REVOKED),
+            ("withdrawn", Standing.WITHDRAWN),
+        )
+    ]
+    joins: list[tuple[Any, Any]] = []
+    for period in sorted(periods, key=lambda p: p.year, reverse=True):
+        # signed_on <= cutoff_on, in Lima's dates: signed before the next day began in Lima.
+        next_day = datetime.combine(period.cutoff_on + timedelta(days=1), time(), LIMA)
+        eligible = Signature.signed_at < next_day.astimezone(UTC)  # type: ignore[operator]
+        report = aliased(AnnualReport)
+        joins.append(
+            (
+                report,
+                and_(report.establishment_id == establishment_id, report.period_id == period.id),
+            )
+        )
+        state = report.state
+        grace_end = period.deadline + timedelta(days=period.grace_days)
+        unanswered = Standing.NON_COMPLIANT if on > grace_end else Standing.OVERDUE
+        outcome = case(
+            (state == "approved", literal(Standing.GOOD.value)),
+            (state == "rejected", literal(Standing.NON_COMPLIANT.value)),
+            (state.in_(_FILED), literal(Standing.PENDING_REVIEW.value)),
+            else_=literal(unanswered.value),
+        )
+        if on <= period.deadline:  # not due yet: counts only once filed or decided
+            whens.append((and_(eligible, state.in_((*_FILED, "approved", "rejected"))), outcome))
+        else:
+            whens.append((eligible, outcome))
+    return case(*whens, else_=literal(Standing.GOOD.value)), joins

@@ -20,7 +20,7 @@ from datetime import time as clock_time
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -31,7 +31,8 @@ from app.conduct import service as conduct
 from app.conduct.models import CodeVersion, Signature
 from app.db import utcnow
 from app.errors import DomainError
-from app.establishments.models import Establishment
+from app.establishments.models import Establishment, RegisterTerm
+from app.establishments.names import fold, terms_of
 from app.i18n import _
 from app.imports.models import ImportBatch
 from app.imports.parsing import CheckedRow, ImportFileError, Sheet, open_sheet
@@ -532,6 +533,9 @@ class _Writer:
                         "website": None,
                         "phone": None,
                         "created_at": self.now,
+                        # Core inserts skip the ORM events that keep the search keys.
+                        "name_key": fold(r.checked.values["trade_name"]),
+                        "province_key": fold(r.checked.values["province"]),
                     }
                     for r in creates
                 ],
@@ -554,6 +558,10 @@ class _Writer:
                     for name in FIELDS
                     if any(c.field == name for c in r.changes)
                 }
+                if "trade_name" in values:
+                    values["name_key"] = fold(values["trade_name"])
+                if "province" in values:
+                    values["province_key"] = fold(values["province"])
                 if values:
                     changed.append({"id": r.establishment_id, **values})
             if changed:
@@ -580,6 +588,34 @@ class _Writer:
         ]
         if signatures:
             self.db.execute(insert(Signature.__table__), signatures)  # type: ignore[attr-defined]
+        self._index_for_search(new_signatures, updates, ids)
+
+    def _index_for_search(
+        self, new_signatures: list[Row], updates: list[Row], ids: dict[tuple[str, str], int]
+    ) -> None:
+        """The register's search terms of new signatories and of renamed ones (the bulk writes
+        above bypass the ORM events that keep them)."""
+        renamed = [
+            r
+            for r in updates
+            if r.signature is not None
+            and any(c.field in ("trade_name", "legal_name") for c in r.changes)
+        ]
+        rows = new_signatures + renamed
+        if not rows:
+            return
+        table = RegisterTerm.__table__  # type: ignore[attr-defined]
+        establishment_ids = [r.establishment_id or ids[r.checked.key] for r in rows]
+        self.db.execute(delete(table).where(table.c.establishment_id.in_(establishment_ids)))
+        terms = []
+        for r, establishment_id in zip(rows, establishment_ids, strict=True):
+            trade, legal = r.checked.values["trade_name"], r.checked.values["legal_name"]
+            name_key = fold(trade)
+            terms.extend(
+                {"term": t, "establishment_id": establishment_id, "name_key": name_key}
+                for t in sorted(terms_of(trade, legal)) or [""]
+            )
+        self.db.execute(insert(table), terms)
 
 
 @dataclass

@@ -1,47 +1,119 @@
-"""The public register page."""
+"""The public register: search, an establishment's public page, its badge. GET only, no JavaScript:
+every search is a plain URL that can be bookmarked and shared."""
 
 from __future__ import annotations
 
-import math
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, Response
 
 from app.db import DbSession
+from app.errors import NotFound
+from app.establishments.standing import Standing
 from app.jurisdiction import current_scheme
 from app.register import service
-from app.web import form_state, render
+from app.register.badge import badge_pdf, public_url
+from app.web import category_name, form_state, region_name, render
 
 router = APIRouter()
-PER_PAGE = 20
+
+#: An establishment's id in the register's URLs; anything else is a 404.
+EntryId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+_LONGEST_PAGE = 10**9
+
+
+def _page_number(text: str) -> int:
+    """The page asked for; anything that is not a page number means the first one."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()):
+        return 1
+    return max(1, int(text)) if len(text) <= 9 else _LONGEST_PAGE
+
+
+def read_query(request: Request) -> service.RegisterQuery:
+    """The search in the URL, each part kept only if it means something."""
+    params = request.query_params
+    scheme = current_scheme()
+    region = params.get("region", "").strip()
+    category = params.get("category", "").strip()
+    standing = params.get("standing", "").strip()
+    return service.RegisterQuery(
+        q=" ".join(params.get("q", "").split())[:200],
+        region=region if scheme.region(region) else "",
+        province=" ".join(params.get("province", "").split())[:100],
+        category=category if scheme.category(category) else "",
+        standing=standing if standing in {s.value for s in service.LISTED_STANDINGS} else "",
+        page=_page_number(params.get("page", "1")),
+    )
 
 
 @router.get("/register")
-def register_search(
-    request: Request,
-    db: DbSession,
-    q: Annotated[str, Query(max_length=200)] = "",
-    region: Annotated[str, Query(max_length=10)] = "",
-    category: Annotated[str, Query(max_length=40)] = "",
-    page: Annotated[int, Query(ge=1, le=100000)] = 1,
-) -> HTMLResponse:
+def register_search(request: Request, db: DbSession) -> HTMLResponse:
+    query = read_query(request)
+    result = service.search(db_session=db, query=query)
     scheme = current_scheme()
-    region = region if scheme.region(region) else ""
-    category = category if scheme.category(category) else ""
-    entries, total = service.search(
-        db_session=db, q=q, region=region, category=category, page=page, per_page=PER_PAGE
-    )
     return render(
         request,
         "register/search.html",
         {
-            "form": form_state({"q": q, "region": region, "category": category}),
-            "entries": entries,
-            "total": total,
-            "page": page,
-            "pages": max(1, math.ceil(total / PER_PAGE)),
+            "query": query,
+            "form": form_state(
+                {
+                    "q": query.q,
+                    "region": query.region,
+                    "province": query.province,
+                    "category": query.category,
+                    "standing": query.standing,
+                }
+            ),
+            "result": result,
+            "searched": not query.is_empty,
+            "described": _described(query),
             "regions": scheme.regions,
             "categories": scheme.categories,
+            "standings": [(s.value, s.label) for s in service.LISTED_STANDINGS],
         },
+    )
+
+
+def _described(query: service.RegisterQuery) -> str:
+    """The search in words, for the page's title."""
+    parts = [
+        f"“{query.q}”" if query.q else "",
+        region_name(query.region) if query.region else "",
+        query.province,
+        category_name(query.category) if query.category else "",
+        Standing(query.standing).label if query.standing else "",
+    ]
+    return ", ".join(p for p in parts if p)
+
+
+@router.get("/register/{entry_id}")
+def register_entry(request: Request, db: DbSession, entry_id: EntryId) -> HTMLResponse:
+    details = service.public_page(db_session=db, entry_id=entry_id)
+    return render(
+        request,
+        "register/entry.html",
+        {
+            "details": details,
+            "entry": details.entry,
+            "public_url": public_url(request.app.state.settings.base_url, entry_id),
+            "Standing": Standing,
+        },
+    )
+
+
+@router.get("/register/{entry_id}/badge.pdf")
+def register_badge(request: Request, db: DbSession, entry_id: EntryId) -> Response:
+    """Only for a signature in force: a suspended or withdrawn signatory has no badge to show."""
+    details = service.public_page(db_session=db, entry_id=entry_id)
+    if not details.active:
+        raise NotFound()
+    pdf = badge_pdf(entry=details.entry, base_url=request.app.state.settings.base_url)
+    filename = f"badge-{details.entry.signatory_number}.pdf"
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"content-disposition": f'inline; filename="{filename}"'},
     )

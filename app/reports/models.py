@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Integer, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime, utcnow
@@ -56,6 +56,8 @@ class AnnualReport(SQLModel, table=True):
             "state IN ('draft', 'submitted', 'changes_requested', 'resubmitted', 'approved', 'rejected')",
             name="ck_report_state",
         ),
+        # Standings (app/establishments/standing.py) read only the state: from the index alone.
+        Index("ix_report_standing", "establishment_id", "period_id", "state"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

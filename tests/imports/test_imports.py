@@ -116,6 +116,10 @@ def test_preview_writes_nothing_and_confirming_imports_into_the_public_register(
     register = page(admin.get("/register", params={"q": "Tambopata"})).get_text(" ")
     assert "Tambopata Expeditions" in register
     assert "CC-2020-000077" in register
+    # Found like any signatory: by a word of either name, without accents or capitals.
+    for query in ("inka nan", "turismo inka", "dona rosa"):
+        found = page(admin.get("/register", params={"q": query})).get_text(" ")
+        assert "Inka Ñan" in found or "Doña Rosa" in found, query
     db.expire_all()
     signatures = {s.signatory_number: s for s in db.scalars(select(Signature))}
     assert set(signatures) == {

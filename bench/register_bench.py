@@ -1,0 +1,563 @@
+"""Benchmark of the public register with 100,000 establishments and 300,000 reports.
+
+    .venv/bin/python bench/register_bench.py            # build (once) and measure, SQLite and PostgreSQL
+    .venv/bin/python bench/register_bench.py --rebuild  # build the databases again
+    .venv/bin/python bench/register_bench.py --only sqlite --duration 5
+
+Builds the data with bulk inserts (a SQLite file under /tmp and the PostgreSQL database
+`helper_c_bench`, override with --pg-url), prints the query plan of every search shape, then
+starts the app with uvicorn (2 workers) on loopback against each database and runs `wrk`
+(32 connections) on each URL, the bare endpoint `/livez` in the same run. Needs Debian's `wrk`
+(`apt-get install wrk`). Results go to stdout and to bench/results-register.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
+
+from app.conduct.models import CodeVersion, Signature  # noqa: E402
+from app.establishments.models import Establishment, RegisterTerm  # noqa: E402
+from app.establishments.names import fold, terms_of  # noqa: E402
+from app.jurisdiction import current_scheme  # noqa: E402
+from app.jurisdiction.peru import ruc_check_digit  # noqa: E402
+from app.migrate import upgrade  # noqa: E402
+from app.reports.models import AnnualReport, ReportForm, ReportingPeriod  # noqa: E402
+
+ESTABLISHMENTS = 100_000
+SQLITE_PATH = Path("/tmp/register_bench.db")
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/helper_c_bench"
+
+KINDS = {
+    "lodging": ["Hostal", "Hotel", "Hospedaje", "Casa de Huéspedes", "Lodge", "Albergue"],
+    "travel_agency": ["Agencia de Viajes", "Viajes", "Turismo", "Tours"],
+    "adventure_operator": ["Aventura", "Trekking", "Expediciones", "Rafting"],
+    "tour_guide": ["Guía", "Guías", "Caminos"],
+    "restaurant": ["Restaurante", "Picantería", "Cevichería", "Café", "Pollería"],
+    "tourist_transport": ["Transportes", "Traslados", "Buses"],
+    "events_organizer": ["Eventos", "Convenciones", "Producciones"],
+    "other": ["Artesanías", "Centro Cultural", "Mirador"],
+}
+WORDS = [
+    "Ñusta",
+    "Cóndor",
+    "Inti",
+    "Killa",
+    "Pachamama",
+    "Wiracocha",
+    "Qori",
+    "Sumaq",
+    "Tambo",
+    "Yachay",
+    "Mamacha",
+    "Apu",
+    "Ayni",
+    "Chaska",
+    "Huayna",
+    "Illari",
+    "Kusi",
+    "Mayu",
+    "Nina",
+    "Pacha",
+    "Puma",
+    "Qhapaq",
+    "Rumi",
+    "Sara",
+    "Tika",
+    "Urpi",
+    "Wayra",
+    "Yaku",
+    "Amaru",
+    "Anka",
+    "Ccoya",
+    "Chaski",
+    "Hatun",
+    "Inka",
+    "Kallpa",
+    "Kantu",
+    "Llaqta",
+    "Machu",
+    "Muña",
+    "Ñan",
+    "Pisaq",
+    "Quilla",
+    "Runa",
+    "Saqsay",
+    "Suyu",
+    "Taki",
+    "Tupaq",
+    "Uchu",
+    "Waman",
+    "Yawar",
+    "Allin",
+    "Ayllu",
+    "Chakana",
+    "Haylli",
+    "Kuntur",
+    "Lliklla",
+    "Mikuy",
+    "Pukara",
+    "Qocha",
+    "Sonqo",
+    "Tullpa",
+    "Wasi",
+    "Yupanqui",
+    "Amazonía",
+    "Selva",
+    "Andino",
+    "Pacífico",
+    "Titicaca",
+    "Colca",
+    "Misti",
+    "Huascarán",
+    "Paracas",
+    "Nazca",
+    "Chavín",
+    "Kuélap",
+    "Sipán",
+    "Chan",
+    "Moray",
+    "Maras",
+    "Ollantay",
+    "Choquequirao",
+    "Vilcabamba",
+    "Manu",
+    "Tambopata",
+    "Iquitos",
+    "Marañón",
+    "Ucayali",
+    "Urubamba",
+    "Vilcanota",
+    "Ausangate",
+    "Salkantay",
+    "Huacachina",
+    "Máncora",
+    "Sol",
+    "Luna",
+    "Estrella",
+    "Montaña",
+    "Río",
+    "Lago",
+    "Valle",
+    "Sierra",
+    "Costa",
+    "Jardín",
+    "Dorado",
+    "Real",
+    "Imperial",
+    "Colonial",
+    "Libertad",
+    "Esperanza",
+    "Victoria",
+    "Ángeles",
+    "Señor",
+    "Milagros",
+    "Rosario",
+    "Carmen",
+    "Mercedes",
+    "Santa",
+    "Rosa",
+    "Bolívar",
+    "Grau",
+    "Arequipeña",
+    "Limeña",
+    "Cusqueña",
+    "Norteña",
+    "Sureña",
+    "Selvática",
+    "Andina",
+    "Mística",
+    "Sagrado",
+]
+SURNAMES = [
+    "Quispe",
+    "Mamani",
+    "Huamán",
+    "Flores",
+    "Condori",
+    "Rojas",
+    "Sánchez",
+    "García",
+    "Torres",
+    "Chávez",
+    "Ramos",
+    "Mendoza",
+    "Vargas",
+    "Castillo",
+    "Gutiérrez",
+    "Díaz",
+    "Espinoza",
+    "Pérez",
+    "Rodríguez",
+    "López",
+    "Ccahuana",
+    "Apaza",
+    "Choque",
+    "Ticona",
+    "Yupanqui",
+]
+FORMS = ["S.A.C.", "E.I.R.L.", "S.R.L.", "S.A."]
+PROVINCES = ["Capital", "Norte", "Sur", "Valle", "Altura", "Frontera", "Lago", "Río"]
+STATES = (
+    ["approved"] * 70
+    + ["submitted"] * 8
+    + ["resubmitted"] * 4
+    + ["rejected"] * 5
+    + ["changes_requested"] * 5
+    + ["draft"] * 8
+)
+
+
+def _ruc(i: int) -> str:
+    first_ten = f"20{i + 10_000_000:08d}"
+    return first_ten + str(ruc_check_digit(first_ten))
+
+
+def _rows(rng: random.Random, count: int):  # type: ignore[no-untyped-def]
+    regions = [r.code for r in current_scheme().regions]
+    for i in range(count):
+        category = rng.choice(list(KINDS))
+        words = rng.sample(WORDS, rng.choice((1, 1, 2)))
+        trade = f"{rng.choice(KINDS[category])} {' '.join(words)}"
+        if rng.random() < 0.5:
+            legal = f"Inversiones {rng.choice(WORDS)} {rng.choice(FORMS)}"
+        else:
+            legal = f"{rng.choice(SURNAMES)} {rng.choice(SURNAMES)} {rng.choice(FORMS)}"
+        region = rng.choice(regions)
+        province = f"{rng.choice(PROVINCES)} {region[3:].title()}"
+        yield {
+            "id": i + 1,
+            "ruc": _ruc(i),
+            "branch_code": "0000",
+            "legal_name": legal,
+            "trade_name": trade,
+            "category": category,
+            "region": region,
+            "province": province,
+            "district": "Centro",
+            "address": f"Jr. {rng.choice(WORDS)} {rng.randint(1, 999)}",
+            "website": None,
+            "phone": None,
+            "created_at": datetime(2024, 1, 1, tzinfo=UTC),
+            "name_key": fold(trade),
+            "province_key": fold(province),
+        }
+
+
+def build(url: str, count: int) -> None:
+    """The schema by the migrations, then the data in bulk (the ORM events are not needed: the
+    folded keys and terms are computed here with the same functions)."""
+    started = time.monotonic()
+    upgrade(url)
+    engine = create_engine(url)
+    rng = random.Random(2026)
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA synchronous=OFF")
+        version_id = conn.scalar(select(CodeVersion.id).order_by(CodeVersion.id))
+        form_id = conn.scalar(select(ReportForm.id).order_by(ReportForm.id))
+        periods = []
+        for year in (2023, 2024, 2025):
+            pid = conn.execute(
+                insert(ReportingPeriod).values(
+                    year=year,
+                    opens_on=date(year + 1, 1, 1),
+                    deadline=date(year + 1, 3, 31),
+                    grace_days=30,
+                    cutoff_on=date(year, 12, 31),
+                    report_form_id=form_id,
+                    created_at=datetime(2023, 1, 1, tzinfo=UTC),
+                )
+            ).inserted_primary_key[0]
+            periods.append(pid)
+        batch: list[dict] = []
+        terms: list[dict] = []
+        signatures: list[dict] = []
+        reports: list[dict] = []
+
+        def flush() -> None:
+            for table, rows in (
+                (Establishment, batch),
+                (RegisterTerm, terms),
+                (Signature, signatures),
+                (AnnualReport, reports),
+            ):
+                if rows:
+                    conn.execute(insert(table), rows)
+                    rows.clear()
+
+        for row in _rows(rng, count):
+            batch.append(row)
+            terms.extend(
+                {"term": t, "establishment_id": row["id"], "name_key": row["name_key"]}
+                for t in terms_of(row["trade_name"], row["legal_name"])
+            )
+            signed = datetime(2019, 1, 1, 12, tzinfo=UTC) + timedelta(days=rng.randint(0, 2190))
+            signatures.append(
+                {
+                    "establishment_id": row["id"],
+                    "code_version_id": version_id,
+                    "signatory_number": f"CC-{signed.year}-{row['id']:06d}",
+                    "representative_name": "Representante Bench",
+                    "document_type": "DNI",
+                    "document_number": "40000000",
+                    "language": "es",
+                    "status": rng.choices(
+                        ["active", "suspended", "revoked", "withdrawn"], [90, 4, 3, 3]
+                    )[0],
+                    "signed_at": signed,
+                }
+            )
+            for pid in periods:
+                reports.append(
+                    {
+                        "establishment_id": row["id"],
+                        "period_id": pid,
+                        "state": rng.choice(STATES),
+                        "version": 1,
+                        "content": {},
+                        "created_at": signed,
+                        "updated_at": signed,
+                    }
+                )
+            if len(batch) >= 5000:
+                flush()
+        flush()
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                "SELECT setval('establishment_id_seq', (SELECT max(id) FROM establishment))"
+            )
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.exec_driver_sql("ANALYZE")
+    engine.dispose()
+    print(f"built {url} in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def _counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            t.__tablename__: conn.scalar(select(func.count()).select_from(t))  # type: ignore[attr-defined]
+            for t in (Establishment, Signature, AnnualReport, RegisterTerm)
+        }
+
+
+# --- what is measured ------
+
+URLS = {
+    "bare (/livez)": "/livez",
+    "health (/healthz, one query)": "/healthz",
+    "register, no search yet": "/register",
+    "search: name prefix 'hos'": "/register?q=hos",
+    "search: name prefix 'wira'": "/register?q=wira",
+    "search: accent word 'ñusta'": "/register?q=" + quote("ñusta"),
+    "search: two words 'hostal cóndor'": "/register?q=" + quote("hostal cóndor"),
+    "search: region + category": "/register?region=PE-CUS&category=lodging",
+    "search: RUC prefix": "/register?q=2010001",
+    "search: word + region": "/register?q=wira&region=PE-CUS",
+    "search: region + standing": "/register?region=PE-ARE&standing=non_compliant",
+    "establishment page": "/register/{entry}",
+}
+
+
+def explain(url: str) -> dict[str, list[str]]:
+    """The query plans of every statement a search runs, for each search shape."""
+    from sqlalchemy import event
+    from sqlmodel import Session
+
+    from app.register.service import RegisterQuery, search
+
+    engine = create_engine(url)
+    shapes = {
+        "prefix 'hos'": RegisterQuery(q="hos"),
+        "accent word 'ñusta'": RegisterQuery(q="ñusta"),
+        "two words": RegisterQuery(q="hostal cóndor"),
+        "word + region": RegisterQuery(q="wira", region="PE-CUS"),
+        "region + category": RegisterQuery(region="PE-CUS", category="lodging"),
+        "RUC prefix": RegisterQuery(q="2010001"),
+        "region + standing": RegisterQuery(region="PE-ARE", standing="non_compliant"),
+    }
+    plans: dict[str, list[str]] = {}
+    sqlite = engine.dialect.name == "sqlite"
+    seen: list[tuple[str, object]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if not statement.startswith("EXPLAIN"):
+            seen.append((statement, parameters))
+
+    with Session(engine) as session:
+        for name, query in shapes.items():
+            seen.clear()
+            started = time.perf_counter()
+            search(db_session=session, query=query)
+            elapsed = (time.perf_counter() - started) * 1000
+            statements = list(seen)
+            lines = [f"(search in-process, cold: {elapsed:.1f} ms)"]
+            for statement, parameters in statements[:2]:  # the count and the page
+                prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN (ANALYZE, COSTS OFF) "
+                cursor = session.connection().connection.cursor()
+                cursor.execute(prefix + statement, parameters)
+                lines += ["--"] + [str(r[-1]) for r in cursor.fetchall()]
+            plans[name] = lines
+    engine.dispose()
+    return plans
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wrk(url: str, duration: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", "-c32", f"-d{duration}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def ms(label: str) -> float:
+        match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert match, out
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rps,
+        "p50_ms": ms("50"),
+        "p99_ms": ms("99"),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }
+
+
+def measure(url: str, duration: int) -> dict[str, dict[str, float]]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": url,
+        "PORTAL_ENVIRONMENT": "development",
+        "PYTHONPATH": str(ROOT),
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--workers",
+            "2",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        for _ in range(100):
+            try:
+                if httpx.get(base + "/livez").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        entry = ESTABLISHMENTS // 2
+        results = {}
+        for name, path in URLS.items():
+            target = base + path.format(entry=entry)
+            for _ in range(20):  # warm both workers' caches
+                response = httpx.get(target)
+                assert response.status_code == 200, (target, response.status_code)
+            results[name] = _wrk(target, duration)
+            results[name]["bytes"] = len(response.content)
+            print(f"  {name:<36} {results[name]}", flush=True)
+        return results
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--pg-url", default=PG_URL)
+    parser.add_argument("--count", type=int, default=ESTABLISHMENTS)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk (Debian), then run this again.")
+    targets = {"sqlite": f"sqlite:///{SQLITE_PATH}", "postgresql": args.pg_url}
+    if args.only:
+        targets = {args.only: targets[args.only]}
+    report: dict[str, object] = {}
+    for name, url in targets.items():
+        engine = create_engine(url)
+        try:
+            if name == "postgresql":
+                if args.rebuild:
+                    with engine.begin() as conn:
+                        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+                with engine.connect() as conn:
+                    built = conn.scalar(text("SELECT to_regclass('establishment') IS NOT NULL"))
+            else:
+                if args.rebuild:
+                    SQLITE_PATH.unlink(missing_ok=True)
+                built = SQLITE_PATH.exists()
+            if not built or _counts(engine)["establishment"] < args.count:
+                build(url, args.count)
+            counts = _counts(engine)
+        finally:
+            engine.dispose()
+        print(f"{name}: {counts}", flush=True)
+        plans = explain(url)
+        for shape, plan in plans.items():
+            print(f"  plan {shape}:", *plan, sep="\n    ")
+        report[name] = {"counts": counts, "plans": plans, "results": measure(url, args.duration)}
+    out = ROOT / "bench" / "results-register.json"
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    previous.update(report)
+    out.write_text(json.dumps(previous, indent=1, ensure_ascii=False))
+    for name, data in report.items():
+        results = data["results"]  # type: ignore[index]
+        bare = results["bare (/livez)"]["rps"]
+        print(f"\n{name}: | URL | req/s | p50 ms | p99 ms | ratio to bare | bytes |")
+        for label, r in results.items():
+            print(
+                f"| {label} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                f"{r['rps'] / bare:.2f} | {r['bytes']} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
