@@ -18,8 +18,9 @@ from tests.reports.conftest import (
 # only ever select inside an establishment already checked (year, section, submission number).
 NOT_RECORD_IDS = {"token", "year", "code", "number"}
 # Records whose routes are scoped by their own rules, with their own tests: staff accounts (admins
-# only, tests/auth/test_staff_admin.py) and reports under review (tests/test_staff_scope.py).
-SCOPED_ELSEWHERE = {"user_id", "report_id"}
+# only, tests/auth/test_staff_admin.py), reports under review (tests/test_staff_scope.py and
+# tests/api/test_refusals.py) and API tokens (one's own only, tests/api/test_tokens.py).
+SCOPED_ELSEWHERE = {"user_id", "report_id", "token_id"}
 RECORD_IDS = {"establishment_id", "evidence_id"}
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -27,7 +28,8 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 def _id_routes() -> list[tuple[str, str]]:
     routes = []
     for route in route_table():
-        if "{establishment_id}" in route.path:
+        # The JSON API answers with problem details, not pages: tests/api/test_refusals.py.
+        if "{establishment_id}" in route.path and not route.path.startswith("/api/"):
             for method in sorted(route.methods - {"HEAD"}):
                 routes.append((method, route.path))
     return routes

@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api import ratelimit, tokens
 from app.api.models import ApiToken
-from app.api.problems import ApiProblem, use_request_language
+from app.api.problems import ApiProblem
 from app.auth.models import User
 from app.auth.roles import Permission, has_permission
 from app.db import DbSession
@@ -47,7 +47,6 @@ def api_caller(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> ApiCaller:
     """The token's user, or 401; then one request counted against the token (429 over the limit)."""
-    use_request_language(request)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized()
     found = tokens.authenticate(db_session=db, token=credentials.credentials)

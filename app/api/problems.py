@@ -92,6 +92,12 @@ def use_request_language(request: Request) -> str:
     return locale
 
 
+async def request_language(request: Request) -> str:
+    """The API's language for this request (a dependency). Async on purpose: it runs in the request's
+    own context, so the language holds for the endpoint (sync dependencies run in a copied one)."""
+    return use_request_language(request)
+
+
 def _titles() -> dict[int, str]:
     return {
         400: _("The request is not right"),

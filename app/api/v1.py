@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 
 from app.api import idempotency
 from app.api.auth import Caller, OperatorCaller, ReviewerCaller
-from app.api.problems import PROBLEM_TYPE, ApiProblem, use_request_language
+from app.api.problems import PROBLEM_TYPE, ApiProblem, request_language
 from app.api.schemas import (
     CertificateOut,
     DecisionForOperator,
@@ -65,7 +65,7 @@ from app.reviews.models import ReviewDecision
 from app.storage import StorageFull
 from app.web import FormModel, RecordId
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(use_request_language)])
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(request_language)])
 
 Year = Annotated[int, Path(ge=2000, le=2100)]
 PageNumber = Annotated[int, Query(ge=1, le=100_000)]
@@ -687,16 +687,9 @@ def put_report(
     if report is None:
         report = _started(db, caller.user, establishment, period, report)
         read_version = report.version
-    if values:
-        reports.save_sections(
-            db_session=db,
-            user=caller.user,
-            report=report,
-            sections=values,
-            read_version=read_version,
-        )
-    elif report.version != read_version:
-        raise reports.ReportChanged()
+    reports.save_sections(
+        db_session=db, user=caller.user, report=report, sections=values, read_version=read_version
+    )
     return _report_out(db, establishment, period, report)
 
 
