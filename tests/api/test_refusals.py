@@ -390,6 +390,7 @@ def test_query_refusals(client, db):
     is_problem(client.get("/api/v1/verify/NOT-A-CODE"), 404, "not_found")
     is_problem(client.get("/api/v1/nowhere"), 404, "not_found")
     is_problem(client.delete("/api/v1/register"), 405, "method_not_allowed")
+    is_problem(client.get("/api/v1/register?q=a%00b"), 400, "bad_request")
 
 
 def test_problems_in_the_language_asked_for(client, db):
