@@ -1,10 +1,12 @@
 """The `portal` command: serve, database, users, demo data, mail, reporting periods, reminders,
-audit log, certificates, signing keys and API tokens."""
+audit log, certificates and signing keys, imports of existing signatories, API tokens."""
 
 from __future__ import annotations
 
 import os
+import sys
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -134,7 +136,7 @@ def demo_data() -> None:
     from app.db import make_engine
 
     engine = make_engine(settings.database_url)
-    accounts = load_demo(engine)
+    accounts = load_demo(engine, settings)
     typer.echo("Demo accounts (development only):")
     for role, email, password in accounts:
         typer.echo(f"  {role:<18} {email:<32} {password}")
@@ -312,7 +314,7 @@ def keys_create_dev(
 def certificates_issue(
     period: Annotated[int, typer.Option(help="The year reported on.")],
     workers: Annotated[
-        int, typer.Option(help="Processes (default: one per core).", min=1, max=256)
+        int, typer.Option(help="Processes (default: one per core).", min=0, max=256)
     ] = 0,
 ) -> None:
     """Issue every missing certificate of approved reports; safe to run on several hosts at once."""
@@ -361,6 +363,78 @@ def certificates_verify(
         typer.echo("NOT VERIFIED")
         raise typer.Exit(1)
     typer.echo("VERIFIED")
+
+
+@app.command("import")
+def import_signatories(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV or XLSX of signatories.")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only check the file and say what it would do.")
+    ] = False,
+) -> None:
+    """Import existing signatories from the ministry's spreadsheet (all valid rows, or nothing)."""
+    from app.db import make_engine
+    from app.errors import DomainError
+    from app.imports import service
+    from app.imports.parsing import ImportFileError, open_sheet
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        with open_sheet(file) as sheet:
+            total = sum(1 for _row in sheet.rows)
+    except ImportFileError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    with Session(engine) as session:
+        with typer.progressbar(length=total, label="Checking ", file=sys.stderr) as bar:
+            preview = service.preview_file(
+                db_session=session, path=file, filename=file.name, progress=bar.update
+            )
+        counts = preview.counts
+        typer.echo(
+            f"{preview.total} rows: {counts['create']} to add, {counts['update']} to update, "
+            f"{counts['unchanged']} unchanged, {counts['error']} with errors."
+        )
+        for error in preview.errors[:50]:
+            typer.echo(f"  row {error.row}, {error.column}: {error.message}")
+        if len(preview.errors) > 50:
+            typer.echo(f"  … and {len(preview.errors) - 50} more errors.")
+        if preview.already_applied is not None:
+            typer.echo(
+                f"This same file was already imported on {preview.already_applied.created_at:%Y-%m-%d %H:%M} UTC "
+                f"by {preview.already_applied.actor}."
+            )
+        if dry_run:
+            typer.echo("Dry run: nothing was written.")
+            return
+        try:
+            with typer.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
+                result = service.apply_file(
+                    db_session=session,
+                    path=file,
+                    filename=file.name,
+                    actor=None,
+                    sha256=preview.sha256,
+                    progress=bar.update,
+                    checked=preview,
+                )
+        except DomainError as exc:
+            session.rollback()
+            typer.echo(f"Error: {exc.message}", err=True)
+            raise typer.Exit(1) from None
+        session.commit()
+        if result.batch is None:
+            typer.echo("Nothing to import: every valid row is already in the register.")
+        else:
+            batch = result.batch
+            typer.echo(
+                f"Imported (batch {batch.id}, SHA-256 {batch.sha256}): {batch.created} added, "
+                f"{batch.updated} updated, {batch.unchanged} unchanged, "
+                f"{batch.errors} rows with errors left out."
+            )
+    engine.dispose()
 
 
 @tokens_app.command("create")

@@ -11,6 +11,7 @@ from app.auth.models import User
 from app.auth.service import create_user, get_user_by_email
 from app.conduct.models import Signature
 from app.conduct.service import current_code_version, next_signatory_number
+from app.config import Settings
 from app.establishments.models import Establishment, EstablishmentOperator
 from app.jurisdiction.peru import ruc_check_digit
 
@@ -134,8 +135,9 @@ ESTABLISHMENTS = [
 ]
 
 
-def load_demo(engine: Engine) -> list[tuple[str, str, str]]:
-    """Create the demo once; running it again changes nothing."""
+def load_demo(engine: Engine, settings: Settings | None = None) -> list[tuple[str, str, str]]:
+    """Create the demo once; running it again changes nothing. With the settings, approved
+    reports get their certificates, as the portal issues them."""
     with Session(engine) as session:
         if get_user_by_email(db_session=session, email=ACCOUNTS[0][1]) is None:
             users = {
@@ -200,6 +202,8 @@ def load_demo(engine: Engine) -> list[tuple[str, str, str]]:
                     )
             session.flush()
             _demo_reports(session, users["operador@demo.pe"])
+            if settings is not None:
+                _demo_certificates(session, settings)
             session.commit()
     return [(role, email, PASSWORD) for role, email, _ in ACCOUNTS]
 
@@ -260,6 +264,14 @@ REPORT_STATES = {
     "Titicaca Tours": ("rejected", None),
     "Restaurante El Tumi": ("approved", "submitted"),
 }
+
+
+def _demo_certificates(session: Session, settings: Settings) -> None:
+    from app.certificates import service as certificates
+    from app.reports.models import AnnualReport
+
+    for report in session.scalars(select(AnnualReport).where(AnnualReport.state == "approved")):
+        certificates.issue(db_session=session, settings=settings, report=report, actor=None)
 
 
 def _demo_reports(session: Session, operator: User) -> None:

@@ -22,6 +22,7 @@ from app.auth import admin_views as staff_admin_views
 from app.auth import views as auth_views
 from app.auth.dependencies import Forbidden, LoginRequired, load_user
 from app.certificates import views as certificate_views
+from app.claims import views as claim_views
 from app.conduct import views as conduct_views
 from app.config import ROOT, Settings, get_settings
 from app.dashboard import views as dashboard_views
@@ -29,6 +30,8 @@ from app.db import make_engine
 from app.errors import NotFound
 from app.establishments import views as establishment_views
 from app.i18n import _
+from app.imports import views as import_views
+from app.noncompliance import views as noncompliance_views
 from app.opendata import views as opendata_views
 from app.register import views as register_views
 from app.reports import admin_views as period_admin_views
@@ -43,6 +46,8 @@ log = logging.getLogger(__name__)
 ROUTERS: tuple[APIRouter, ...] = (
     pages.router,
     auth_views.router,
+    # Before the establishments' routes: /establishments/claim is not an establishment id.
+    claim_views.router,
     establishment_views.router,
     conduct_views.router,
     register_views.router,
@@ -54,6 +59,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit_views.router,
     review_views.router,
     certificate_views.router,
+    import_views.router,
+    noncompliance_views.router,
     api_account_views.router,
     api_v1.router,
     api_docs.router,

@@ -4,8 +4,10 @@ from app.api.models import ApiRateCounter, ApiToken, IdempotencyKey
 from app.audit.models import AuditEntry, AuditHead
 from app.auth.models import AccountToken, LoginFailure, User, UserRegion, UserSession
 from app.certificates.models import Certificate
+from app.claims.models import EstablishmentClaim
 from app.conduct.models import CodeVersion, SignatoryCounter, Signature
 from app.establishments.models import Establishment, EstablishmentOperator
+from app.imports.models import ImportBatch
 from app.mail import OutboxMessage
 from app.reports.models import (
     AnnualReport,
@@ -22,6 +24,8 @@ __all__ = [
     "ApiToken",
     "IdempotencyKey",
     "Certificate",
+    "EstablishmentClaim",
+    "ImportBatch",
     "AuditEntry",
     "AuditHead",
     "ReviewDecision",

@@ -23,3 +23,21 @@ def test_demo_register_shows_varied_standings(app):
         text = page(client.get("/register")).get_text(" ", strip=True)
     for standing in ("En regla", "Pendiente de revisión", "Incumplimiento"):
         assert standing in text
+
+
+def test_demo_approved_reports_have_certificates_that_verify(app):
+    from sqlalchemy import select
+    from sqlmodel import Session
+
+    from app.certificates.models import Certificate
+    from app.reports.models import AnnualReport
+
+    load_demo(app.state.engine, app.state.settings)
+    with Session(app.state.engine) as session:
+        approved = session.scalars(select(AnnualReport.id).where(AnnualReport.state == "approved"))
+        certificates = session.scalars(select(Certificate)).all()
+        assert sorted(c.report_id for c in certificates) == sorted(approved)
+    with TestClient(app) as client:
+        for certificate in certificates:
+            verdict = page(client.get(f"/verify/{certificate.code}")).select_one(".verdict")
+            assert verdict.get_text(strip=True).startswith(("Válido", "Vencido", "Revocado"))

@@ -19,8 +19,10 @@ from tests.reports.conftest import (
 NOT_RECORD_IDS = {"token", "year", "code", "number"}
 # Records whose routes are scoped by their own rules, with their own tests: staff accounts (admins
 # only, tests/auth/test_staff_admin.py), reports under review (tests/test_staff_scope.py and
-# tests/api/test_refusals.py) and API tokens (one's own only, tests/api/test_tokens.py).
-SCOPED_ELSEWHERE = {"user_id", "report_id", "token_id"}
+# tests/api/test_refusals.py), claims (reviewers of the region, tests/imports/test_claims.py),
+# uploaded import files (the admin and session that uploaded them, tests/imports/test_imports.py)
+# and API tokens (one's own only, tests/api/test_tokens.py).
+SCOPED_ELSEWHERE = {"user_id", "report_id", "claim_id", "upload_key", "token_id"}
 RECORD_IDS = {"establishment_id", "evidence_id"}
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 

@@ -77,14 +77,18 @@ def record(
     summary: str = "",
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
+    system_actor: str = "system",
 ) -> AuditEntry:
-    """Append an entry in the caller's transaction: it is saved with the change it describes, or not at all."""
+    """Append an entry in the caller's transaction: it is saved with the change it describes, or not at all.
+
+    Without an actor, the entry names `system_actor` (a batch job, or "cli" for the command line).
+    """
     head = _claim_head(db_session)
     entry = AuditEntry(
         id=head.last_id + 1,
         at=utcnow().replace(microsecond=0),
         actor_id=actor.id if actor else None,
-        actor_email=actor.email if actor else "system",
+        actor_email=actor.email if actor else system_actor,
         action=action,
         object_type=object_type,
         object_id=str(object_id),

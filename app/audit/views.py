@@ -53,6 +53,7 @@ ACTIONS = {
     "user.update": lazy_gettext("Account changed"),
     "user.disable": lazy_gettext("Account disabled"),
     "user.enable": lazy_gettext("Account enabled"),
+    "noncompliance.export": lazy_gettext("Non-compliance list produced (PDF or CSV)"),
 }
 
 CSV_COLUMNS = (

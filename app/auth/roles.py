@@ -17,6 +17,8 @@ class Permission(StrEnum):
     REVIEW_REPORTS = "review_reports"
     MANAGE_SIGNATURES = "manage_signatures"
     READ_AUDIT = "read_audit"
+    IMPORT_SIGNATORIES = "import_signatories"
+    DECIDE_CLAIMS = "decide_claims"
 
 
 class Role:
@@ -48,6 +50,7 @@ class Reviewer(Role):
             Permission.REVIEW_REPORTS,
             Permission.MANAGE_SIGNATURES,
             Permission.READ_AUDIT,
+            Permission.DECIDE_CLAIMS,
         }
     )
 
@@ -62,6 +65,7 @@ class NationalReviewer(Role):
             Permission.REVIEW_REPORTS,
             Permission.MANAGE_SIGNATURES,
             Permission.READ_AUDIT,
+            Permission.DECIDE_CLAIMS,
         }
     )
 
@@ -78,6 +82,7 @@ class Admin(Role):
             Permission.MANAGE_STAFF,
             Permission.MANAGE_PERIODS,
             Permission.READ_AUDIT,
+            Permission.IMPORT_SIGNATORIES,
         }
     )
 

@@ -11,6 +11,8 @@ from sqlmodel import Field, SQLModel
 from app.db import UTCDateTime, utcnow
 
 SIGNATURE_STATUSES = ("active", "suspended", "revoked", "withdrawn")
+#: Where a signature comes from: signed on the portal, or brought in from the ministry's records.
+SIGNATURE_ORIGINS = ("portal", "import")
 
 
 class CodeVersion(SQLModel, table=True):
@@ -45,6 +47,14 @@ class Signature(SQLModel, table=True):
         CheckConstraint(
             "document_type IN ('DNI', 'CE', 'PASSPORT')", name="ck_signature_document_type"
         ),
+        CheckConstraint("origin IN ('portal', 'import')", name="ck_signature_origin"),
+        # Signed on the portal: by a named legal representative with an identity document. Signatures
+        # brought in from the ministry's spreadsheets (before the portal) carry neither.
+        CheckConstraint(
+            "origin = 'import' OR (representative_name IS NOT NULL AND document_type IS NOT NULL "
+            "AND document_number IS NOT NULL)",
+            name="ck_signature_representative",
+        ),
         # At most one signature in force per establishment: signing twice is refused by the database too.
         Index(
             "uq_signature_in_force",
@@ -63,9 +73,10 @@ class Signature(SQLModel, table=True):
     )
     code_version_id: int = Field(foreign_key="code_version.id", ondelete="RESTRICT")
     signatory_number: str = Field(max_length=20, unique=True)
-    representative_name: str = Field(max_length=200)
-    document_type: str = Field(max_length=10)
-    document_number: str = Field(max_length=20)
+    representative_name: str | None = Field(default=None, max_length=200)
+    document_type: str | None = Field(default=None, max_length=10)
+    document_number: str | None = Field(default=None, max_length=20)
+    origin: str = Field(max_length=10, default="portal")
     language: str = Field(max_length=2, default="es")
     status: str = Field(max_length=12, default="active")
     signed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -102,6 +102,34 @@ def next_signatory_number(db_session: Session, year: int) -> str:
     raise RuntimeError("could not allocate a signatory number")
 
 
+def reserve_signatory_numbers(db_session: Session, year: int, count: int) -> list[str]:
+    """Hand out `count` consecutive numbers of the year at once (bulk imports)."""
+    if count <= 0:
+        return []
+    next_signatory_number(db_session, year)  # makes sure the year's counter exists; one number
+    last = db_session.scalar(
+        update(SignatoryCounter)
+        .where(SignatoryCounter.year == year)
+        .values(last=SignatoryCounter.last + count - 1)
+        .returning(SignatoryCounter.last)
+    )
+    assert last is not None
+    scheme = current_scheme()
+    return [scheme.signatory_number(year, n) for n in range(last - count + 1, last + 1)]
+
+
+def raise_signatory_counter(db_session: Session, year: int, at_least: int) -> None:
+    """Make sure numbers handed out from now on come after `at_least` (a number given in a file)."""
+    updated = db_session.execute(
+        update(SignatoryCounter)
+        .where(SignatoryCounter.year == year, SignatoryCounter.last < at_least)
+        .values(last=at_least)
+    ).rowcount
+    if not updated and db_session.get(SignatoryCounter, year) is None:
+        with db_session.begin_nested():
+            db_session.execute(insert(SignatoryCounter).values(year=year, last=at_least))
+
+
 def sign(
     *,
     db_session: Session,

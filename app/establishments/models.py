@@ -26,6 +26,9 @@ class Establishment(SQLModel, table=True):
     address: str = Field(max_length=300)
     website: str | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, max_length=30)
+    #: The address on the ministry's file (imported signatories): where a claim link is sent.
+    #: Never shown publicly.
+    contact_email: str | None = Field(default=None, max_length=254)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

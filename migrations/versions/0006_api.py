@@ -1,7 +1,7 @@
 """The JSON API: personal API tokens, idempotency keys and per-token rate counters.
 
 Revision ID: bc7b28f12bf9
-Revises: f3f18bda3fa6
+Revises: b58273594cf9
 Create Date: 2026-11-23 00:00:59.114636
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import app.db
 
 revision: str = "bc7b28f12bf9"
-down_revision: str | None = "f3f18bda3fa6"
+down_revision: str | None = "b58273594cf9"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

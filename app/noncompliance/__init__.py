@@ -1,0 +1,1 @@
+"""The non-compliance list of a reporting period: page, PDF and CSV."""

@@ -1,0 +1,247 @@
+"""The non-compliance list as a PDF for the official file, fast enough for tens of thousands of rows.
+
+Measured (bench/noncompliance_pdf.py, bench/RESULTS-noncompliance.md): WeasyPrint lays out a plain
+HTML table at several milliseconds per row and keeps the whole layout in memory (10,000 rows: over a
+minute and more than a gigabyte). Two things make this one fast:
+
+1. A lighter layout. Each establishment is one paragraph of two lines (name and legal name; then
+   RUC, region, category, reason, days overdue and signature status) instead of a table row of
+   seven cells: WeasyPrint never computes column widths (the costly part of a table), and long
+   names wrap like any text, never cut off.
+2. Chunks rendered by a pool of processes. The rows are cut into chunks of `CHUNK_ROWS`; each
+   chunk is its own small document, rendered by a worker process (so layouts run on every core and
+   each process holds one chunk's layout only), and the chunks are joined in order with pypdf.
+
+"Page N of M" must count the whole document, which no chunk knows while it is laid out. So the
+chunks are rendered without page labels; once every chunk's page count is known, the labels are
+rendered (as pages carrying nothing but their label, by the same pool) and stamped onto the pages.
+A list that fits in one chunk is rendered in one go, with the labels from CSS page counters.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+from multiprocessing import get_context
+
+from pypdf import PageObject, PdfReader, PdfWriter
+from pypdf.generic import (
+    ArrayObject,
+    DecodedStreamObject,
+    DictionaryObject,
+    IndirectObject,
+    NameObject,
+)
+from weasyprint import HTML
+
+from app import i18n
+from app.config import ROOT
+from app.noncompliance.service import Row, reason_label, signature_status_label
+from app.web import templates
+
+PDF_BASE = ROOT / "templates" / "pdf"
+#: Rows per chunk: large enough that the per-document cost (fonts, header) is small, small
+#: enough that a worker's memory stays low. About 25 pages.
+CHUNK_ROWS = 400
+#: Page labels rendered per job.
+LABEL_PAGES = 250
+MAX_WORKERS = 4
+
+
+@dataclass(frozen=True)
+class Heading:
+    """What the first page says above the list, already in the reader's language."""
+
+    issuer: str
+    directorate: str
+    title: str
+    running_title: str  # at the top of every page
+    facts: tuple[tuple[str, str], ...]  # (label, value): period, generated on, filters
+    totals: tuple[tuple[str, int], ...]  # (reason, count), the last one the total
+    notes: tuple[str, ...]
+
+
+def css_string(value: str) -> str:
+    """A CSS string literal (the page header and labels are written in the stylesheet).
+
+    Safe inside a <style> element too: no quote, backslash, line break or angle bracket is left.
+    """
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\A ")
+    escaped = escaped.replace("<", "\\3C ").replace(">", "\\3E ")
+    return f'"{escaped}"'
+
+
+def _page_label_content() -> str:
+    """'Page N of M' as CSS `content` with page counters, from the one translated sentence."""
+    text = i18n._("Page %(page)s of %(pages)s", page="\x00page\x00", pages="\x00pages\x00")
+    parts = []
+    for index, piece in enumerate(text.split("\x00")):
+        if index % 2:
+            parts.append(f"counter({piece})")
+        elif piece:
+            parts.append(css_string(piece))
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    locale: str
+    heading: Heading | None  # only on the first chunk
+    rows: tuple[Row, ...]
+    first_number: int
+    with_page_labels: bool
+
+
+def _render_chunk(chunk: _Chunk) -> bytes:
+    """Render one chunk of the list (in a worker process, or here for a short list)."""
+    with i18n.use_locale(chunk.locale):
+        html = templates.get_template("pdf/noncompliance.html").render(
+            heading=chunk.heading,
+            rows=chunk.rows,
+            first_number=chunk.first_number,
+            page_label=_page_label_content() if chunk.with_page_labels else None,
+            css_string=css_string,
+            reason_label=reason_label,
+            signature_status_label=signature_status_label,
+            running_title=chunk.heading.running_title if chunk.heading else "",
+        )
+    return HTML(string=html, base_url=str(PDF_BASE)).write_pdf()
+
+
+@dataclass(frozen=True)
+class _Labels:
+    locale: str
+    first_page: int
+    last_page: int
+    pages: int
+
+
+def _render_labels(job: _Labels) -> bytes:
+    """Pages that carry only their 'Page N of M' label, stamped over the pages of the list."""
+    with i18n.use_locale(job.locale):
+        labels = [
+            i18n._("Page %(page)s of %(pages)s", page=n, pages=job.pages)
+            for n in range(job.first_page, job.last_page + 1)
+        ]
+        html = templates.get_template("pdf/noncompliance_labels.html").render(
+            labels=labels, css_string=css_string
+        )
+    return HTML(string=html, base_url=str(PDF_BASE)).write_pdf()
+
+
+def _chunks(
+    heading: Heading, rows: Iterable[Row], locale: str, size: int, labels: bool
+) -> Iterator[_Chunk]:
+    iterator = iter(rows)
+    number = 1
+    while True:
+        batch = tuple(islice(iterator, size))
+        if not batch and number > 1:
+            return
+        yield _Chunk(locale, heading if number == 1 else None, batch, number, labels)
+        number += len(batch)
+        if len(batch) < size:
+            return
+
+
+def noncompliance_pdf(
+    *,
+    heading: Heading,
+    rows: Sequence[Row],
+    locale: str,
+    chunk_rows: int = CHUNK_ROWS,
+    workers: int | None = None,
+) -> bytes:
+    """The list as one PDF: in one go when it fits in a chunk, else in chunks by a process pool."""
+    count = len(rows)
+    if count <= chunk_rows:
+        return _render_chunk(_Chunk(locale, heading, tuple(rows), 1, with_page_labels=True))
+    workers = workers or min(MAX_WORKERS, os.cpu_count() or 1, -(-count // chunk_rows))
+    # spawn: the web server runs threads, and forking a threaded process is unsafe.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        return _render_in_chunks(pool, heading, rows, locale, chunk_rows)
+
+
+def _render_in_chunks(
+    pool: Executor, heading: Heading, rows: Iterable[Row], locale: str, chunk_rows: int
+) -> bytes:
+    parts = list(pool.map(_render_chunk, _chunks(heading, rows, locale, chunk_rows, False)))
+    writer = PdfWriter()
+    for part in parts:
+        for page in PdfReader(io.BytesIO(part)).pages:
+            writer.add_page(page)
+    total = len(writer.pages)
+    jobs = [
+        _Labels(locale, first, min(first + LABEL_PAGES - 1, total), total)
+        for first in range(1, total + 1, LABEL_PAGES)
+    ]
+    index = 0
+    save, restore = (
+        writer._add_object(_stream(b"q\n")),
+        writer._add_object(_stream(b"\nQ\n")),
+    )
+    for labels in pool.map(_render_labels, jobs):
+        for label_page in PdfReader(io.BytesIO(labels)).pages:
+            _stamp(writer, writer.pages[index], label_page, save, restore)
+            index += 1
+    assert index == total, (index, total)
+    writer.add_metadata({"/Title": heading.title})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _stream(data: bytes) -> DecodedStreamObject:
+    stream = DecodedStreamObject()
+    stream.set_data(data)
+    return stream
+
+
+def _stamp(
+    writer: PdfWriter,
+    page: PageObject,
+    label_page: PageObject,
+    save: IndirectObject,
+    restore: IndirectObject,
+) -> None:
+    """Draw the label page's content over the page.
+
+    Not pypdf's merge_page: that rewrites every page's content stream uncompressed (ten times the
+    file size) and is slow. Here the page's own content is wrapped in q/Q (so its graphics state
+    does not leak) and the label's content stream is appended, with its resources (the font, the
+    same object for every page) added under their own names.
+    """
+    resources = page["/Resources"].get_object()
+    renamed: dict[bytes, bytes] = {}
+    for category, entries in label_page["/Resources"].get_object().items():
+        if category == "/ProcSet":
+            continue
+        if category not in resources:
+            resources[NameObject(category)] = DictionaryObject()
+        target = resources[category].get_object()
+        for name, value in entries.get_object().items():
+            # WeasyPrint names fonts the same way in every document: give the label's its own names.
+            new_name = "/NCLabel" + name[1:]
+            renamed[name[1:].encode()] = new_name[1:].encode()
+            target[NameObject(new_name)] = value.clone(writer) if hasattr(value, "clone") else value
+    label = label_page["/Contents"].get_object()
+    parts = label if isinstance(label, ArrayObject) else [label]
+    data = b"\n".join(part.get_object().get_data() for part in parts)
+    if renamed:
+        names = b"|".join(re.escape(name) for name in renamed)
+        data = re.sub(
+            rb"/(" + names + rb")(?![^\s/\[\]<>()%])", lambda m: b"/" + renamed[m[1]], data
+        )
+    stamp = writer._add_object(_stream(data).flate_encode())
+    contents = page["/Contents"]
+    own = (
+        list(contents.get_object())
+        if isinstance(contents.get_object(), ArrayObject)
+        else [contents]
+    )
+    page[NameObject("/Contents")] = ArrayObject([save, *own, restore, stamp])
