@@ -291,18 +291,20 @@ class DecisionOut(BaseModel):
 
 class NoncomplianceItem(BaseModel):
     establishment_id: int
-    ruc: str
-    branch_code: str
     trade_name: str
     legal_name: str
-    category: str
+    ruc: str
+    branch_code: str
     region: str
-    province: str
-    district: str
-    signatory_number: str | None
-    reason: str = Field(description="no_report, not_submitted, changes_not_answered, rejected…")
+    category: str
+    reason: Literal["no_report", "changes_not_answered", "rejected"]
+    signature_status: str
+    days_overdue: int
 
 
 class NoncomplianceList(BaseModel):
+    """Every establishment that had to file and has no approved report, once the grace period ended."""
+
     year: int
+    total: int
     items: list[NoncomplianceItem]

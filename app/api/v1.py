@@ -25,6 +25,8 @@ from app.api.schemas import (
     EstablishmentOut,
     EstablishmentPage,
     EvidenceOut,
+    NoncomplianceItem,
+    NoncomplianceList,
     PeriodOut,
     PublicEstablishment,
     RegisterItem,
@@ -1040,3 +1042,74 @@ def decide(
 def reviews_sections(db: Session, item: reviews.ReviewItem) -> list[Section]:
     definition = reports.form_definition(db_session=db, period=item.period)
     return definition.sections_for(item.establishment.category)
+
+
+@router.get(
+    "/noncompliance",
+    response_model=NoncomplianceList,
+    responses={
+        200: {
+            "description": "The list as JSON, or as CSV with Accept: text/csv",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **_problems(401, 403, 404, 409, 422, 429),
+    },
+    tags=["staff"],
+)
+def noncompliance_list(
+    request: Request,
+    caller: ReviewerCaller,
+    db: DbSession,
+    period: Annotated[int, Query(ge=2000, le=2100, description="The year reported on")],
+    region: Annotated[str, Query(max_length=10)] = "",
+    category: Annotated[str, Query(max_length=40)] = "",
+    reason: Annotated[str, Query(pattern="^(|no_report|changes_not_answered|rejected)$")] = "",
+) -> Any:
+    """The non-compliance list of a period in the caller's region(s) (409 before the grace period
+    has ended)."""
+    from app.audit import service as audit
+    from app.noncompliance import service as noncompliance
+    from app.noncompliance.views import csv_labels, csv_lines
+
+    reporting_period = reports.get_period(db_session=db, year=period)
+    filters = noncompliance.ListFilter(
+        region=_known_region(region), category=_known_category(category), reason=reason
+    )
+    try:
+        noncompliance.check_ready(reporting_period)
+    except noncompliance.ListNotReady as exc:
+        raise ApiProblem(409, "list_not_ready", exc.message) from None
+    rows = noncompliance.page_of_rows(
+        db_session=db, user=caller.user, period=reporting_period, filters=filters
+    )
+    if "text/csv" in request.headers.get("accept", ""):
+        audit.record(
+            db_session=db,
+            actor=caller.user,
+            action="noncompliance.export",
+            object_type="reporting_period",
+            object_id=reporting_period.id,
+            region=region or None,
+            summary=f"Non-compliance list {period} (CSV via API, {len(rows)} rows)",
+            after={
+                "format": "csv",
+                "year": period,
+                "region": region or None,
+                "category": category or None,
+                "reason": reason or None,
+                "rows": len(rows),
+            },
+        )
+        return Response(
+            b"".join(csv_lines(iter(rows), csv_labels())),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "content-disposition": f'attachment; filename="noncompliance-{period}.csv"',
+                "cache-control": "no-store",
+            },
+        )
+    return NoncomplianceList(
+        year=period,
+        total=len(rows),
+        items=[NoncomplianceItem.model_validate(r, from_attributes=True) for r in rows],
+    )
