@@ -1,5 +1,5 @@
 """The `portal` command: serve, database, users, demo data, mail, reporting periods, reminders,
-audit log, certificates and signing keys, imports of existing signatories."""
+audit log, certificates and signing keys, imports of existing signatories, API tokens."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ reminders_app = typer.Typer(
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 certificates_app = typer.Typer(help="Certificates of compliance.", no_args_is_help=True)
 keys_app = typer.Typer(help="The portal's signing keys.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Personal API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(mail_app, name="mail")
@@ -38,6 +39,7 @@ app.add_typer(reminders_app, name="reminders")
 app.add_typer(audit_app, name="audit")
 app.add_typer(certificates_app, name="certificates")
 app.add_typer(keys_app, name="keys")
+app.add_typer(tokens_app, name="tokens")
 
 #: Dates on the command line: YYYY-MM-DD.
 DATE_FORMATS = ["%Y-%m-%d"]
@@ -433,3 +435,34 @@ def import_signatories(
                 f"{batch.errors} rows with errors left out."
             )
     engine.dispose()
+
+
+@tokens_app.command("create")
+def tokens_create(
+    email: Annotated[str, typer.Option(help="The account the token acts for.")],
+    name: Annotated[str, typer.Option(help="Which system will use it.")] = "CLI",
+) -> None:
+    """Create a personal API token for an account and print it (shown once; only its hash is kept)."""
+    from sqlalchemy import func, select
+
+    from app.api.tokens import create_token
+    from app.auth.models import User
+    from app.db import make_engine
+    from app.errors import DomainError
+
+    engine = make_engine(get_settings().database_url)
+    with Session(engine) as session:
+        user = session.scalars(
+            select(User).where(func.lower(User.email) == email.strip().lower())
+        ).first()
+        if user is None or not user.is_active:
+            typer.echo(f"Error: there is no active account {email}.", err=True)
+            raise typer.Exit(2)
+        try:
+            _record, token = create_token(db_session=session, user=user, name=name)
+        except DomainError as exc:
+            typer.echo(f"Error: {exc.message}", err=True)
+            raise typer.Exit(2) from None
+        session.commit()
+    engine.dispose()
+    typer.echo(token)

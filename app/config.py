@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     evidence_max_file_bytes: int = 10_000_000
     evidence_max_report_bytes: int = 50_000_000
 
+    # Requests a minute with one API token (counted in the database, across worker processes).
+    api_rate_limit_per_minute: int = 120
+
     session_idle_minutes: int = 120
     session_absolute_hours: int = 12
     login_max_failures_per_account: int = 5

@@ -13,6 +13,10 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import pages
+from app.api import account_views as api_account_views
+from app.api import docs as api_docs
+from app.api import setup as api_setup
+from app.api import v1 as api_v1
 from app.audit import views as audit_views
 from app.auth import admin_views as staff_admin_views
 from app.auth import views as auth_views
@@ -57,6 +61,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     certificate_views.router,
     import_views.router,
     noncompliance_views.router,
+    api_account_views.router,
+    api_v1.router,
+    api_docs.router,
 )
 
 
@@ -83,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.add_middleware(PortalMiddleware, secure_cookies=settings.secure_cookies)
     _add_error_pages(app)
+    api_setup.install(app)
     return app
 
 

@@ -1,5 +1,6 @@
 """Every table, imported in one place so that Alembic and the tests see the whole schema."""
 
+from app.api.models import ApiRateCounter, ApiToken, IdempotencyKey
 from app.audit.models import AuditEntry, AuditHead
 from app.auth.models import AccountToken, LoginFailure, User, UserRegion, UserSession
 from app.certificates.models import Certificate
@@ -19,6 +20,9 @@ from app.reports.models import (
 from app.reviews.models import ReviewDecision
 
 __all__ = [
+    "ApiRateCounter",
+    "ApiToken",
+    "IdempotencyKey",
     "Certificate",
     "EstablishmentClaim",
     "ImportBatch",

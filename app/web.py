@@ -78,6 +78,15 @@ class PortalMiddleware:
             await self.app(scope, receive, send)
             return
         if b"%00" in scope.get("query_string", b"").lower() or "\x00" in scope.get("path", ""):
+            if scope.get("path", "").startswith("/api/"):
+                await _plain_response(
+                    send,
+                    400,
+                    '{"type":"about:blank","title":"Bad request","status":400,"code":"bad_request",'
+                    '"detail":"The address contains a NUL character.","errors":{}}',
+                    "application/problem+json",
+                )
+                return
             await _plain_response(send, 400, "Bad request: the address contains a NUL character.")
             return
         cookies = _read_cookies(scope)
@@ -105,12 +114,14 @@ class PortalMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-async def _plain_response(send: Send, status: int, text: str) -> None:
+async def _plain_response(
+    send: Send, status: int, text: str, content_type: str = "text/plain; charset=utf-8"
+) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+            "headers": [(b"content-type", content_type.encode())],
         }
     )
     await send({"type": "http.response.body", "body": text.encode()})

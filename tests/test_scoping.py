@@ -19,10 +19,11 @@ from tests.reports.conftest import (
 # entry_id: public pages of the register (business data of signatories only, tests/register/).
 NOT_RECORD_IDS = {"token", "year", "code", "number", "entry_id"}
 # Records whose routes are scoped by their own rules, with their own tests: staff accounts (admins
-# only, tests/auth/test_staff_admin.py), reports under review (tests/test_staff_scope.py), claims
-# (reviewers of the region, tests/imports/test_claims.py) and uploaded import files (the admin and
-# session that uploaded them, tests/imports/test_imports.py).
-SCOPED_ELSEWHERE = {"user_id", "report_id", "claim_id", "upload_key"}
+# only, tests/auth/test_staff_admin.py), reports under review (tests/test_staff_scope.py and
+# tests/api/test_refusals.py), claims (reviewers of the region, tests/imports/test_claims.py),
+# uploaded import files (the admin and session that uploaded them, tests/imports/test_imports.py)
+# and API tokens (one's own only, tests/api/test_tokens.py).
+SCOPED_ELSEWHERE = {"user_id", "report_id", "claim_id", "upload_key", "token_id"}
 RECORD_IDS = {"establishment_id", "evidence_id"}
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -30,7 +31,8 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 def _id_routes() -> list[tuple[str, str]]:
     routes = []
     for route in route_table():
-        if "{establishment_id}" in route.path:
+        # The JSON API answers with problem details, not pages: tests/api/test_refusals.py.
+        if "{establishment_id}" in route.path and not route.path.startswith("/api/"):
             for method in sorted(route.methods - {"HEAD"}):
                 routes.append((method, route.path))
     return routes

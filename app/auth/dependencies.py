@@ -36,6 +36,11 @@ class Forbidden(Exception):
 
 
 def load_user(request: Request, db: DbSession) -> User | None:
+    if request.url.path.startswith("/api/"):
+        # The JSON API knows callers only by their bearer token (app/api/auth.py), never by the
+        # session cookie: so no other site can make a browser act through it (no CSRF there).
+        request.state.viewer = None
+        return None
     user = service.user_for_session(
         db_session=db, settings=request.app.state.settings, sid=request.state.sid
     )

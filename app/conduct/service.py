@@ -17,7 +17,7 @@ from app.conduct.forms import SignatureForm
 from app.conduct.models import CodeVersion, SignatoryCounter, Signature
 from app.config import Settings
 from app.db import utcnow
-from app.errors import DomainError
+from app.errors import Conflict, DomainError
 from app.establishments import service as establishments
 from app.establishments.models import Establishment
 from app.i18n import _
@@ -157,7 +157,7 @@ def sign(
             )
         )
     if signature_in_force(db_session=db_session, establishment_id=establishment.id):  # type: ignore[arg-type]
-        raise DomainError(already)
+        raise Conflict(already, code="already_signed")
     version = current_code_version(db_session=db_session)
     now = utcnow()
     signature = Signature(
@@ -177,7 +177,7 @@ def sign(
             db_session.flush()
     except IntegrityError:
         # Two signings at once (a double click, two operators): the database let one through.
-        raise DomainError(already) from None
+        raise Conflict(already, code="already_signed") from None
     _mail_acknowledgement(db_session, settings, establishment, signature, version)
     return signature
 

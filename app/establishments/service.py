@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from app.auth.models import User, UserRegion
 from app.auth.roles import Permission, has_permission
-from app.errors import DomainError, NotFound
+from app.errors import Conflict, DomainError, NotFound
 from app.establishments.forms import EstablishmentForm
 from app.establishments.models import Establishment, EstablishmentOperator
 from app.i18n import _
@@ -104,7 +104,7 @@ def create_establishment(
         "directorate to claim it."
     )
     if find_by_ruc_branch(db_session=db_session, ruc=data.ruc, branch_code=data.branch_code):
-        raise DomainError(duplicate, "branch_code")
+        raise Conflict(duplicate, "branch_code", code="duplicate_establishment")
     establishment = Establishment(
         **data.model_dump(exclude={"website", "phone"}),
         website=data.website or None,
@@ -119,7 +119,7 @@ def create_establishment(
             )
             db_session.flush()
     except IntegrityError:
-        raise DomainError(duplicate, "branch_code") from None
+        raise Conflict(duplicate, "branch_code", code="duplicate_establishment") from None
     return establishment
 
 

@@ -25,6 +25,10 @@ _SAME_KIND = {".jpg": (".jpg", ".jpeg"), ".pdf": (".pdf",), ".png": (".png",)}
 class EvidenceRefused(Exception):
     """The file cannot be accepted; str(exc) says why, in the person's language."""
 
+    def __init__(self, message: str, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
 
 @dataclass
 class CheckedFile:
@@ -80,7 +84,8 @@ def check_upload(source: BinaryIO, filename: str, max_bytes: int) -> CheckedFile
                 _(
                     "The file is larger than %(mb)s MB. Attach a smaller file.",
                     mb=max_bytes // 1_000_000,
-                )
+                ),
+                too_large=True,
             )
         digest.update(chunk)
         copy.write(chunk)

@@ -17,7 +17,7 @@ from app.clock import lima_date, today
 from app.conduct.models import Signature
 from app.config import Settings
 from app.db import utcnow
-from app.errors import DomainError, NotFound
+from app.errors import Conflict, DomainError, NotFound, TooLarge
 from app.establishments import service as establishments
 from app.establishments.models import Establishment
 from app.i18n import _
@@ -37,8 +37,10 @@ EDITABLE = ("draft", "changes_requested")
 IN_FORCE = ("active", "suspended")
 
 
-class ReportChanged(DomainError):
+class ReportChanged(Conflict):
     """Someone saved the report after this person opened it."""
+
+    code = "stale_version"
 
     def __init__(self) -> None:
         super().__init__(
@@ -387,10 +389,11 @@ def previous_report(
 
 def _check_editable(report: AnnualReport) -> None:
     if report.state not in EDITABLE:
-        raise DomainError(
+        raise Conflict(
             _("This report has been filed and is waiting for review; it cannot be changed now")
             if report.state in ("submitted", "resubmitted")
-            else _("This report has been decided and cannot be changed")
+            else _("This report has been decided and cannot be changed"),
+            code="not_editable",
         )
 
 
@@ -417,11 +420,29 @@ def save_section(
     values: dict[str, Any],
     read_version: int,
 ) -> None:
+    save_sections(
+        db_session=db_session,
+        user=user,
+        report=report,
+        sections={section_code: values},
+        read_version=read_version,
+    )
+
+
+def save_sections(
+    *,
+    db_session: Session,
+    user: User,
+    report: AnnualReport,
+    sections: dict[str, dict[str, Any]],
+    read_version: int,
+) -> None:
+    """Save the answers of several sections at once (one new version of the report)."""
     _check_editable(report)
     if report.version != read_version:
         raise ReportChanged()
     content = json.loads(json.dumps(report.content))
-    content["sections"][section_code] = values
+    content["sections"].update(sections)
     _write(db_session, report, read_version, user, content=content)
 
 
@@ -448,7 +469,7 @@ def add_evidence(
     _check_editable(report)
     used = sum(e.size for e in evidence_of(db_session=db_session, report=report))
     if used + upload.size > settings.evidence_max_report_bytes:
-        raise DomainError(
+        raise TooLarge(
             _(
                 "This report already has %(used)s MB of evidence; the limit is %(limit)s MB per report. "
                 "Remove a file or attach a smaller one.",
@@ -456,6 +477,7 @@ def add_evidence(
                 limit=settings.evidence_max_report_bytes // 1_000_000,
             ),
             "file",
+            code="report_evidence_limit",
         )
     key = storage.new_key()
     storage.save(key, upload.file)
@@ -502,7 +524,10 @@ def submit(
     period = db_session.get(ReportingPeriod, report.period_id)
     assert period is not None
     if report.state not in EDITABLE:
-        raise DomainError(_("This report has already been filed. You can see the receipt below."))
+        raise Conflict(
+            _("This report has already been filed. You can see the receipt below."),
+            code="already_submitted",
+        )
     if report.version != read_version:
         raise ReportChanged()
     _check_can_file(db_session, establishment, period)

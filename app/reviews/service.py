@@ -14,7 +14,7 @@ from app.auth.models import User
 from app.auth.roles import Permission, has_permission
 from app.config import Settings
 from app.db import utcnow
-from app.errors import DomainError, NotFound
+from app.errors import Conflict, DomainError, NotFound
 from app.establishments import service as establishments
 from app.establishments.models import Establishment
 from app.i18n import _, lazy_gettext
@@ -237,14 +237,18 @@ def _check_decision(item: ReviewItem, data: DecisionInput) -> None:
     if data.decision not in DECISIONS:
         raise DomainError(_("Choose a decision"), "decision")
     if item.report.state not in AWAITING:
-        raise DomainError(
-            _("This report is not waiting for a decision (it may have been decided already)")
+        raise Conflict(
+            _("This report is not waiting for a decision (it may have been decided already)"),
+            code="already_decided",
         )
     latest = item.latest
     if latest is None or latest.number != data.submission_number:
-        raise DomainError(_("The operator filed a newer version of this report: review that one"))
+        raise Conflict(
+            _("The operator filed a newer version of this report: review that one"),
+            code="newer_submission",
+        )
     if item.decision_on(latest) is not None:
-        raise DomainError(_("This submission has already been decided"))
+        raise Conflict(_("This submission has already been decided"), code="already_decided")
     if len(data.comment) > 5000:
         raise DomainError(
             _(
@@ -304,10 +308,11 @@ def decide(
             if moved != 1:
                 raise IntegrityError("state changed", None, ValueError())
     except IntegrityError:
-        raise DomainError(
+        raise Conflict(
             _(
                 "Another reviewer decided on this report a moment ago. Reload the page to see the decision."
-            )
+            ),
+            code="already_decided",
         ) from None
     db_session.refresh(report)
     audit.record(

@@ -1,0 +1,1 @@
+"""The JSON API (/api/v1): thin, calling the same services as the HTML pages."""
