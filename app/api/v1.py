@@ -261,16 +261,16 @@ def _search(
             _("Some values are missing or not valid: see errors."),
             {"standing": _("Check this value")},
         )
-    if not standing:
-        return register.search(
-            db_session=db, q=q, region=region, category=category, page=page, per_page=per_page
-        )
-    # The register's search has no standing filter (yet): filter every match, then page.
-    entries, _total = register.search(
-        db_session=db, q=q, region=region, category=category, page=1, per_page=1_000_000
+    found = register.search(
+        db_session=db,
+        query=register.RegisterQuery(
+            q=q, region=region, category=category, standing=standing, page=page
+        ),
+        per_page=per_page,
+        everything=True,
     )
-    matching = [e for e in entries if str(e.standing) == standing]
-    return matching[(page - 1) * per_page : page * per_page], len(matching)
+    # A page past the last is empty here (the HTML page shows the last one instead).
+    return (found.entries if found.page == page else []), found.total
 
 
 @router.get(

@@ -256,9 +256,12 @@ def _within(page: int, total: int, per_page: int) -> int:
     return min(max(page, 1), max(1, math.ceil(total / per_page)))
 
 
-def search(*, db_session: Session, query: RegisterQuery, per_page: int = PER_PAGE) -> RegisterPage:
-    """One page of the signatories matching the query, with how many match in all."""
-    if query.is_empty:
+def search(
+    *, db_session: Session, query: RegisterQuery, per_page: int = PER_PAGE, everything: bool = False
+) -> RegisterPage:
+    """One page of the signatories matching the query, with how many match in all. An empty
+    query finds nothing, unless `everything` (the API pages through the whole register)."""
+    if query.is_empty and not everything:
         return RegisterPage([], 0, 1, 1, per_page)
     if query.words and not query.ruc_prefix and not query.standing:
         total, page, ids = _by_words(db_session, query, per_page)

@@ -1,7 +1,7 @@
 """The JSON API: personal API tokens, idempotency keys and per-token rate counters.
 
 Revision ID: bc7b28f12bf9
-Revises: b58273594cf9
+Revises: 5a7e0c1d9b42
 Create Date: 2026-11-23 00:00:59.114636
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import app.db
 
 revision: str = "bc7b28f12bf9"
-down_revision: str | None = "b58273594cf9"
+down_revision: str | None = "5a7e0c1d9b42"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
