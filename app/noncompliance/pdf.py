@@ -42,8 +42,11 @@ from app.noncompliance import render_worker
 from app.noncompliance.service import Row, reason_label, signature_status_label
 from app.web import templates
 
-#: Rows per chunk: large enough that the per-document cost (fonts, header) is small, small
-#: enough that a worker's memory stays low. About 25 pages.
+#: Up to this many rows, the list is one document rendered here: starting a pool costs about a
+#: second of CPU per worker, more than it saves, and the layout of 1,000 entries takes ~25 MB.
+SINGLE_DOCUMENT_ROWS = 1000
+#: Rows per chunk: large enough that the per-document cost (page setup, font subsets) is small,
+#: small enough that a worker's memory stays low (~70 MB). About 11 pages.
 CHUNK_ROWS = 200
 #: Page labels rendered per job.
 LABEL_PAGES = 250
@@ -124,12 +127,13 @@ def noncompliance_pdf(
     rows: Sequence[Row],
     locale: str,
     chunk_rows: int = CHUNK_ROWS,
+    single_document_rows: int = SINGLE_DOCUMENT_ROWS,
     workers: int | None = None,
 ) -> bytes:
-    """The list as one PDF: in one go when it fits in a chunk, else in chunks by a process pool."""
+    """The list as one PDF: a short list in one go, a long one in chunks by a process pool."""
     count = len(rows)
     with i18n.use_locale(locale):
-        if count <= chunk_rows:
+        if count <= max(single_document_rows, chunk_rows):
             return render_worker.render(_chunk_html(heading, rows, 1, True))
         workers = workers or min(MAX_WORKERS, os.cpu_count() or 1, -(-count // chunk_rows))
         # spawn: the web server runs threads, and forking a threaded process is unsafe.
