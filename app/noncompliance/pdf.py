@@ -1,21 +1,27 @@
 """The non-compliance list as a PDF for the official file, fast enough for tens of thousands of rows.
 
 Measured (bench/noncompliance_pdf.py, bench/RESULTS-noncompliance.md): WeasyPrint lays out a plain
-HTML table at several milliseconds per row and keeps the whole layout in memory (10,000 rows: over a
-minute and more than a gigabyte). Two things make this one fast:
+HTML table at 8-14 ms of CPU per row and keeps the whole layout in memory (10,000 rows: 1.3-1.6
+GB). This renderer, on the same rows in the same run, takes about a quarter of the CPU time and a
+fifth of the memory, and runs on every core:
 
-1. A lighter layout. Each establishment is one paragraph of two lines (name and legal name; then
-   RUC, region, category, reason, days overdue and signature status) instead of a table row of
-   seven cells: WeasyPrint never computes column widths (the costly part of a table), and long
-   names wrap like any text, never cut off.
-2. Chunks rendered by a pool of processes. The rows are cut into chunks of `CHUNK_ROWS`; each
-   chunk is its own small document, rendered by a worker process (so layouts run on every core and
-   each process holds one chunk's layout only), and the chunks are joined in order with pypdf.
+1. A light layout. Each establishment is one paragraph of two lines (number, name and legal name;
+   then RUC, region, category, reason, days overdue and signature status), split by a line feed
+   under `white-space: pre-line`, with no inline element: WeasyPrint pays for every paragraph and
+   every inline box (the same entry with two `<b>` and a `<br>` cost twice as much), and a table
+   costs it column widths on top. Long names wrap like any text (`overflow-wrap: break-word`; `anywhere`
+   is several times slower), never cut off.
+2. Chunks rendered by a pool of lean processes. A list of more than `SINGLE_DOCUMENT_ROWS` is cut
+   into chunks of `CHUNK_ROWS`; this process renders each chunk's HTML (Jinja and gettext are
+   cheap) and a worker (app/noncompliance/render_worker.py, which imports WeasyPrint and nothing of
+   the portal: ~55 MB against ~120 MB with the app) lays it out with fonts and stylesheets parsed
+   once per worker. Layouts run on every core, each worker holds one chunk's layout only, and the
+   chunks are joined in order with pypdf. A shorter list is one document rendered here.
 
 "Page N of M" must count the whole document, which no chunk knows while it is laid out. So the
 chunks are rendered without page labels; once every chunk's page count is known, the labels are
-rendered (as pages carrying nothing but their label, by the same pool) and stamped onto the pages.
-A list that fits in one chunk is rendered in one go, with the labels from CSS page counters.
+rendered (as pages carrying nothing but their label, in the strip of the bottom margin, by the same
+pool) and stamped onto the pages. A list rendered in one go has its labels from CSS page counters.
 """
 
 from __future__ import annotations
