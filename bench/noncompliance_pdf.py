@@ -6,7 +6,12 @@
 Each variant runs in its own child process. Time is wall-clock in that child; memory is the peak
 of the summed resident set size (RSS) of the child and all its descendants (the pool's workers),
 sampled every 10 ms from /proc, and, as a cross-check, the largest single-process peak reported by
-the kernel (getrusage RUSAGE_CHILDREN ru_maxrss). Results are appended to stdout as Markdown.
+the kernel (getrusage RUSAGE_CHILDREN ru_maxrss; with spawned workers it can report the parent's
+size, since it keeps the high-water mark from before exec). CPU time is user + system time, which
+other load on the machine changes much less than wall time: "render" = the render call only (the
+child itself plus the pool workers it waited for), "whole child" = the child process and all its
+descendants from start to exit (Python start-up, imports of the app, building the rows).
+Results are printed to stdout as Markdown.
 """
 
 from __future__ import annotations
@@ -110,7 +115,7 @@ def naive(rows) -> bytes:  # type: ignore[no-untyped-def]
 
     from weasyprint import HTML
 
-    from app.noncompliance.pdf import PDF_BASE
+    from app.noncompliance.render_worker import PDF_BASE
     from app.noncompliance.service import reason_label, signature_status_label
     from app.web import category_name, region_name
 
@@ -148,9 +153,11 @@ def child(variant: str, count: int) -> None:
 
     i18n.set_locale("es")
     rows = make_rows(count)
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     body = (naive if variant == "naive" else portal)(rows)
     seconds = time.perf_counter() - started
+    render_cpu = _cpu_seconds() - cpu_before
     from io import BytesIO
 
     from pypdf import PdfReader
@@ -159,7 +166,18 @@ def child(variant: str, count: int) -> None:
         pages = len(PdfReader(BytesIO(body)).pages)
     except Exception:  # noqa: BLE001
         pages = -1
-    print(json.dumps({"seconds": seconds, "bytes": len(body), "pages": pages}))
+    print(
+        json.dumps(
+            {"seconds": seconds, "render_cpu": render_cpu, "bytes": len(body), "pages": pages}
+        )
+    )
+
+
+def _cpu_seconds() -> float:
+    """User + system time of this process and of the children it has waited for (pool workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _tree_rss(root: int) -> int:
@@ -188,7 +206,9 @@ def _tree_rss(root: int) -> int:
 
 
 def measure(variant: str, count: int) -> dict[str, float]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = usage.ru_maxrss
+    cpu_before = usage.ru_utime + usage.ru_stime
     process = subprocess.Popen(
         [sys.executable, __file__, "--child", variant, str(count)],
         stdout=subprocess.PIPE,
@@ -212,11 +232,18 @@ def measure(variant: str, count: int) -> dict[str, float]:
     if process.returncode:
         raise SystemExit(f"{variant} {count} failed")
     result = json.loads(out.strip().splitlines()[-1])
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after = usage.ru_maxrss
+    # CPU time (user + system) of the child and every descendant it waited for (the pool's
+    # workers): unlike wall time, hardly affected by other work on the machine.
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime - cpu_before
     result["tree_peak_mb"] = peak / 2**20
     # ru_maxrss of children is the largest of any one waited-for descendant (KiB on Linux).
     result["largest_process_mb"] = max(before, after) / 1024 if after > before else float("nan")
     return result
+
+
+VARIANTS = ("portal", "naive")
 
 
 def main(counts: list[int]) -> None:
@@ -224,28 +251,35 @@ def main(counts: list[int]) -> None:
         f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
     print()
+    print(f"Load average at start: {os.getloadavg()[0]:.1f}")
+    print()
     print(
-        "| rows | variant | seconds | ms/row | pages | PDF KB | peak RSS, process tree (MB) "
+        "| rows | variant | wall s | wall ms/row | CPU s, render | CPU ms/row, render "
+        "| CPU s, whole child | pages | PDF KB | peak RSS, process tree (MB) "
         "| largest process (MB) |"
     )
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for count in counts:
         results = {}
-        for variant in ("portal", "naive"):
+        for variant in VARIANTS:
             r = measure(variant, count)
             results[variant] = r
             print(
                 f"| {count} | {variant} | {r['seconds']:.1f} | {1000 * r['seconds'] / count:.2f} "
-                f"| {r['pages']} | {r['bytes'] // 1024} | {r['tree_peak_mb']:.0f} "
+                f"| {r['render_cpu']:.1f} | {1000 * r['render_cpu'] / count:.2f} "
+                f"| {r['cpu_seconds']:.1f} | {r['pages']} | {r['bytes'] // 1024} | {r['tree_peak_mb']:.0f} "
                 f"| {r['largest_process_mb']:.0f} |",
                 flush=True,
             )
         n, p = results["naive"], results["portal"]
         print(
-            f"| {count} | **ratio naive/portal** | **{n['seconds'] / p['seconds']:.1f}× faster** "
-            f"| | | | **{n['tree_peak_mb'] / p['tree_peak_mb']:.1f}× less memory** | |",
+            f"| {count} | **ratio naive/portal** | **{n['seconds'] / p['seconds']:.1f}×** | "
+            f"| **{n['render_cpu'] / p['render_cpu']:.1f}×** | "
+            f"| **{n['cpu_seconds'] / p['cpu_seconds']:.1f}×** | | "
+            f"| **{n['tree_peak_mb'] / p['tree_peak_mb']:.1f}×** | |",
             flush=True,
         )
+        print(f"Load average after {count} rows: {os.getloadavg()[0]:.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,27 @@
 """The non-compliance list as a PDF for the official file, fast enough for tens of thousands of rows.
 
 Measured (bench/noncompliance_pdf.py, bench/RESULTS-noncompliance.md): WeasyPrint lays out a plain
-HTML table at several milliseconds per row and keeps the whole layout in memory (10,000 rows: over a
-minute and more than a gigabyte). Two things make this one fast:
+HTML table at 8-14 ms of CPU per row and keeps the whole layout in memory (10,000 rows: 1.3-1.6
+GB). This renderer, on the same rows in the same run, takes about a quarter of the CPU time and a
+fifth of the memory, and runs on every core:
 
-1. A lighter layout. Each establishment is one paragraph of two lines (name and legal name; then
-   RUC, region, category, reason, days overdue and signature status) instead of a table row of
-   seven cells: WeasyPrint never computes column widths (the costly part of a table), and long
-   names wrap like any text, never cut off.
-2. Chunks rendered by a pool of processes. The rows are cut into chunks of `CHUNK_ROWS`; each
-   chunk is its own small document, rendered by a worker process (so layouts run on every core and
-   each process holds one chunk's layout only), and the chunks are joined in order with pypdf.
+1. A light layout. Each establishment is one paragraph of two lines (number, name and legal name;
+   then RUC, region, category, reason, days overdue and signature status), split by a line feed
+   under `white-space: pre-line`, with no inline element: WeasyPrint pays for every paragraph and
+   every inline box (the same entry with two `<b>` and a `<br>` cost twice as much), and a table
+   costs it column widths on top. Long names wrap like any text (`overflow-wrap: break-word`; `anywhere`
+   is several times slower), never cut off.
+2. Chunks rendered by a pool of lean processes. A list of more than `SINGLE_DOCUMENT_ROWS` is cut
+   into chunks of `CHUNK_ROWS`; this process renders each chunk's HTML (Jinja and gettext are
+   cheap) and a worker (app/noncompliance/render_worker.py, which imports WeasyPrint and nothing of
+   the portal: ~55 MB against ~120 MB with the app) lays it out with fonts and stylesheets parsed
+   once per worker. Layouts run on every core, each worker holds one chunk's layout only, and the
+   chunks are joined in order with pypdf. A shorter list is one document rendered here.
 
 "Page N of M" must count the whole document, which no chunk knows while it is laid out. So the
 chunks are rendered without page labels; once every chunk's page count is known, the labels are
-rendered (as pages carrying nothing but their label, by the same pool) and stamped onto the pages.
-A list that fits in one chunk is rendered in one go, with the labels from CSS page counters.
+rendered (as pages carrying nothing but their label, in the strip of the bottom margin, by the same
+pool) and stamped onto the pages. A list rendered in one go has its labels from CSS page counters.
 """
 
 from __future__ import annotations
@@ -23,10 +29,9 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import islice
 from multiprocessing import get_context
 
 from pypdf import PageObject, PdfReader, PdfWriter
@@ -37,17 +42,18 @@ from pypdf.generic import (
     IndirectObject,
     NameObject,
 )
-from weasyprint import HTML
 
 from app import i18n
-from app.config import ROOT
+from app.noncompliance import render_worker
 from app.noncompliance.service import Row, reason_label, signature_status_label
 from app.web import templates
 
-PDF_BASE = ROOT / "templates" / "pdf"
-#: Rows per chunk: large enough that the per-document cost (fonts, header) is small, small
-#: enough that a worker's memory stays low. About 25 pages.
-CHUNK_ROWS = 400
+#: Up to this many rows, the list is one document rendered here: starting a pool costs about a
+#: second of CPU per worker, more than it saves, and the layout of 1,000 entries takes ~25 MB.
+SINGLE_DOCUMENT_ROWS = 1000
+#: Rows per chunk: large enough that the per-document cost (page setup, font subsets) is small,
+#: small enough that a worker's memory stays low (~70 MB). About 11 pages.
+CHUNK_ROWS = 200
 #: Page labels rendered per job.
 LABEL_PAGES = 250
 MAX_WORKERS = 4
@@ -88,65 +94,37 @@ def _page_label_content() -> str:
     return " ".join(parts)
 
 
-@dataclass(frozen=True)
-class _Chunk:
-    locale: str
-    heading: Heading | None  # only on the first chunk
-    rows: tuple[Row, ...]
-    first_number: int
-    with_page_labels: bool
+def _chunk_html(
+    heading: Heading, rows: Sequence[Row], first_number: int, with_page_labels: bool
+) -> str:
+    """One chunk of the list as HTML (the heading on the first chunk only), in the current locale."""
+    first = first_number == 1
+    return templates.get_template("pdf/noncompliance.html").render(
+        heading=heading if first else None,
+        rows=rows,
+        first_number=first_number,
+        page_label=_page_label_content() if with_page_labels else None,
+        css_string=css_string,
+        reason_label=reason_label,
+        signature_status_label=signature_status_label,
+        running_title=heading.running_title,
+    )
 
 
-def _render_chunk(chunk: _Chunk) -> bytes:
-    """Render one chunk of the list (in a worker process, or here for a short list)."""
-    with i18n.use_locale(chunk.locale):
-        html = templates.get_template("pdf/noncompliance.html").render(
-            heading=chunk.heading,
-            rows=chunk.rows,
-            first_number=chunk.first_number,
-            page_label=_page_label_content() if chunk.with_page_labels else None,
-            css_string=css_string,
-            reason_label=reason_label,
-            signature_status_label=signature_status_label,
-            running_title=chunk.heading.running_title if chunk.heading else "",
-        )
-    return HTML(string=html, base_url=str(PDF_BASE)).write_pdf()
-
-
-@dataclass(frozen=True)
-class _Labels:
-    locale: str
-    first_page: int
-    last_page: int
-    pages: int
-
-
-def _render_labels(job: _Labels) -> bytes:
+def _labels_html(first_page: int, last_page: int, pages: int) -> str:
     """Pages that carry only their 'Page N of M' label, stamped over the pages of the list."""
-    with i18n.use_locale(job.locale):
-        labels = [
-            i18n._("Page %(page)s of %(pages)s", page=n, pages=job.pages)
-            for n in range(job.first_page, job.last_page + 1)
-        ]
-        html = templates.get_template("pdf/noncompliance_labels.html").render(
-            labels=labels, css_string=css_string
-        )
-    return HTML(string=html, base_url=str(PDF_BASE)).write_pdf()
+    labels = [
+        i18n._("Page %(page)s of %(pages)s", page=n, pages=pages)
+        for n in range(first_page, last_page + 1)
+    ]
+    return templates.get_template("pdf/noncompliance_labels.html").render(
+        labels=labels, css_string=css_string
+    )
 
 
-def _chunks(
-    heading: Heading, rows: Iterable[Row], locale: str, size: int, labels: bool
-) -> Iterator[_Chunk]:
-    iterator = iter(rows)
-    number = 1
-    while True:
-        batch = tuple(islice(iterator, size))
-        if not batch and number > 1:
-            return
-        yield _Chunk(locale, heading if number == 1 else None, batch, number, labels)
-        number += len(batch)
-        if len(batch) < size:
-            return
+def _chunks(heading: Heading, rows: Sequence[Row], size: int) -> Iterator[str]:
+    for start in range(0, len(rows), size):
+        yield _chunk_html(heading, rows[start : start + size], start + 1, False)
 
 
 def noncompliance_pdf(
@@ -155,37 +133,38 @@ def noncompliance_pdf(
     rows: Sequence[Row],
     locale: str,
     chunk_rows: int = CHUNK_ROWS,
+    single_document_rows: int = SINGLE_DOCUMENT_ROWS,
     workers: int | None = None,
 ) -> bytes:
-    """The list as one PDF: in one go when it fits in a chunk, else in chunks by a process pool."""
+    """The list as one PDF: a short list in one go, a long one in chunks by a process pool."""
     count = len(rows)
-    if count <= chunk_rows:
-        return _render_chunk(_Chunk(locale, heading, tuple(rows), 1, with_page_labels=True))
-    workers = workers or min(MAX_WORKERS, os.cpu_count() or 1, -(-count // chunk_rows))
-    # spawn: the web server runs threads, and forking a threaded process is unsafe.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        return _render_in_chunks(pool, heading, rows, locale, chunk_rows)
+    with i18n.use_locale(locale):
+        if count <= max(single_document_rows, chunk_rows):
+            return render_worker.render(_chunk_html(heading, rows, 1, True))
+        workers = workers or min(MAX_WORKERS, os.cpu_count() or 1, -(-count // chunk_rows))
+        # spawn: the web server runs threads, and forking a threaded process is unsafe.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            return _render_in_chunks(pool, heading, rows, chunk_rows)
 
 
 def _render_in_chunks(
-    pool: Executor, heading: Heading, rows: Iterable[Row], locale: str, chunk_rows: int
+    pool: Executor, heading: Heading, rows: Sequence[Row], chunk_rows: int
 ) -> bytes:
-    parts = list(pool.map(_render_chunk, _chunks(heading, rows, locale, chunk_rows, False)))
     writer = PdfWriter()
-    for part in parts:
+    for part in pool.map(render_worker.render, _chunks(heading, rows, chunk_rows)):
         for page in PdfReader(io.BytesIO(part)).pages:
             writer.add_page(page)
     total = len(writer.pages)
-    jobs = [
-        _Labels(locale, first, min(first + LABEL_PAGES - 1, total), total)
+    jobs = (
+        _labels_html(first, min(first + LABEL_PAGES - 1, total), total)
         for first in range(1, total + 1, LABEL_PAGES)
-    ]
+    )
     index = 0
     save, restore = (
         writer._add_object(_stream(b"q\n")),
         writer._add_object(_stream(b"\nQ\n")),
     )
-    for labels in pool.map(_render_labels, jobs):
+    for labels in pool.map(render_worker.render, jobs):
         for label_page in PdfReader(io.BytesIO(labels)).pages:
             _stamp(writer, writer.pages[index], label_page, save, restore)
             index += 1

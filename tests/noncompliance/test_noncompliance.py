@@ -480,7 +480,7 @@ def test_pdf_in_chunks_numbers_every_page_of_the_whole_document():
     with its number in the whole document; long names wrap, never cut off."""
     rows = _rows(60, long_every=7)
     body = pdf.noncompliance_pdf(
-        heading=_heading(), rows=rows, locale="en", chunk_rows=13, workers=2
+        heading=_heading(), rows=rows, locale="en", chunk_rows=13, single_document_rows=0, workers=2
     )
     pages, text = _pdf_text(body)
     assert len(pages) > 2
