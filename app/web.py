@@ -98,6 +98,8 @@ class PortalMiddleware:
             sid = secrets.token_urlsafe(32)
         state = scope.setdefault("state", {})
         state["sid"] = sid
+        #: minted for this request: no signed-in session can have it (no lookup needed)
+        state["new_sid"] = new_sid
         state["cookie_locale"] = i18n.normalize_locale(cookies.get(LANG_COOKIE))
         i18n.set_locale(state["cookie_locale"] or i18n.DEFAULT_LOCALE)
         secure = self.secure or scope.get("scheme") == "https"
