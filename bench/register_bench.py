@@ -536,6 +536,8 @@ def main() -> None:
                 built = SQLITE_PATH.exists()
             if not built or _counts(engine)["establishment"] < args.count:
                 build(url, args.count)
+            else:
+                upgrade(url)  # an existing database, brought to the current schema
             counts = _counts(engine)
         finally:
             engine.dispose()

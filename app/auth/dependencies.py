@@ -41,6 +41,10 @@ def load_user(request: Request, db: DbSession) -> User | None:
         # session cookie: so no other site can make a browser act through it (no CSRF there).
         request.state.viewer = None
         return None
+    if getattr(request.state, "new_sid", False):
+        # A visitor without a session cookie (a first visit, a crawler): nobody is signed in.
+        request.state.viewer = None
+        return None
     user = service.user_for_session(
         db_session=db, settings=request.app.state.settings, sid=request.state.sid
     )

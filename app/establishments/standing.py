@@ -5,12 +5,13 @@ Computed from the data (signatures, reporting periods, reports and their decisio
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from functools import cache
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, case, exists, literal, or_, select
+from sqlalchemy import ColumnElement, Row, and_, bindparam, case, exists, literal, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -63,9 +64,18 @@ _TAGS = {
 _FILED = ("submitted", "resubmitted")
 
 
+class SignatureFacts(Protocol):
+    """What the standing needs of a signature: a `Signature`, or a row with these columns."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def signed_at(self) -> datetime: ...
+
+
 def standing_from(
-    signature: Signature | None,
-    periods: Iterable[ReportingPeriod] = (),
+    signature: SignatureFacts | None,
+    periods: Iterable[Any] = (),
     report_states: dict[int, str] | None = None,
     on: date | None = None,
 ) -> Standing:
@@ -121,35 +131,71 @@ def latest_signatures(
     return latest
 
 
+# Built once: plain table columns and bound parameters, so that a page of the register (20
+# standings) costs two small cached statements and no ORM objects.
+_period_table = ReportingPeriod.__table__  # type: ignore[attr-defined]
+_report_table = AnnualReport.__table__  # type: ignore[attr-defined]
+_PERIODS = select(
+    _period_table.c.id,
+    _period_table.c.year,
+    _period_table.c.opens_on,
+    _period_table.c.cutoff_on,
+    _period_table.c.deadline,
+    _period_table.c.grace_days,
+)
+_REPORT_STATES = select(
+    _report_table.c.establishment_id, _report_table.c.period_id, _report_table.c.state
+).where(_report_table.c.establishment_id.in_(bindparam("ids", expanding=True)))
+
+
+def period_rows(db_session: Session) -> list[Row[Any]]:
+    """The reporting periods, as rows with the columns `standing_from` and `standing_sql` read
+    (id, year, opens_on, cutoff_on, deadline, grace_days). Read at every call (a period edited in
+    another process counts at once), but cheaply: one cached statement, no ORM objects."""
+    if db_session.autoflush:
+        db_session.flush()  # as an ORM query would: a period added in this session counts
+    return list(db_session.execute(_PERIODS).all())
+
+
+def report_states(db_session: Session, ids: list[int]) -> dict[int, dict[int, str]]:
+    """The state of each establishment's report for each period, by establishment and period id."""
+    states: dict[int, dict[int, str]] = {}
+    if not ids:
+        return states
+    if db_session.autoflush:
+        db_session.flush()
+    # Only the three columns needed (not the reports' content), so a page of the register is cheap.
+    for establishment_id, period_id, state in db_session.execute(_REPORT_STATES, {"ids": ids}):
+        states.setdefault(establishment_id, {})[period_id] = state
+    return states
+
+
 def standings(
     db_session: Session,
     establishment_ids: Iterable[int],
-    latest: dict[int, Signature] | None = None,
+    latest: Mapping[int, SignatureFacts] | None = None,
 ) -> dict[int, Standing]:
     """The standing of each establishment, with a fixed number of queries however many there are.
 
-    `latest`: their latest signatures, when the caller has them already.
+    `latest`: their latest signatures (or rows with their status and signed_at), when the caller
+    has them already.
     """
     ids = list(establishment_ids)
     if not ids:
         return {}
     if latest is None:
         latest = latest_signatures(db_session, ids)
-    periods = list(db_session.scalars(select(ReportingPeriod)))
-    states: dict[int, dict[int, str]] = {}
-    # Only the three columns needed (not the reports' content), so a page of the register is cheap.
-    for establishment_id, period_id, state in db_session.execute(
-        select(AnnualReport.establishment_id, AnnualReport.period_id, AnnualReport.state).where(
-            AnnualReport.establishment_id.in_(ids)  # type: ignore[attr-defined]
-        )
-    ):
-        states.setdefault(establishment_id, {})[period_id] = state
+    periods = period_rows(db_session)
+    states = report_states(db_session, ids)
     return {i: standing_from(latest.get(i), periods, states.get(i)) for i in ids}
 
 
+@cache
 def is_latest_signature() -> ColumnElement[bool]:
     """SQL: the `Signature` in the statement is its establishment's most recent one (the same one
-    `latest_signatures` picks): no other is later. An anti-join both databases plan well."""
+    `latest_signatures` picks): no other is later. An anti-join both databases plan well.
+
+    Built once (an expression is immutable; building the alias costs milliseconds)."""
     later = aliased(Signature)
     return ~exists().where(
         later.establishment_id == Signature.establishment_id,
@@ -166,7 +212,7 @@ def latest_signature_join(establishment_id: Any) -> ColumnElement[bool]:
 
 
 def standing_sql(
-    establishment_id: Any, periods: Iterable[ReportingPeriod], on: date | None = None
+    establishment_id: Any, periods: Iterable[Any], on: date | None = None
 ) -> tuple[ColumnElement[str], list[tuple[Any, Any]]]:
     """SQL: the standing's value for the establishment `establishment_id` refers to, whose latest
     signature is the `Signature` joined in the same statement (see `latest_signature_join`); and

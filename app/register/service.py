@@ -16,9 +16,10 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, case, distinct, exists, func, or_, select
 from sqlmodel import Session
 
 from app.certificates.models import Certificate
@@ -32,9 +33,10 @@ from app.establishments.standing import (
     Standing,
     latest_signature_join,
     latest_signatures,
+    period_rows,
+    report_states,
     standing_from,
     standing_sql,
-    standings,
 )
 from app.reports.models import AnnualReport, ReportingPeriod
 
@@ -114,29 +116,74 @@ class RegisterPage:
         return self.first_number + len(self.entries) - 1 if self.entries else 0
 
 
-def _filters(query: RegisterQuery) -> list[ColumnElement[bool]]:
+# The statements are built once per shape (how many words, which filters) with bound parameters
+# and plain table columns, then only executed: building a SQLAlchemy statement and loading ORM
+# objects cost more than the database's work for most searches (bench/RESULTS-register.md).
+_establishment = Establishment.__table__  # type: ignore[attr-defined]
+_term = RegisterTerm.__table__  # type: ignore[attr-defined]
+_signature = Signature.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What a search's SQL depends on (the values typed go in as parameters)."""
+
+    words: int = 0
+    region: bool = False
+    category: bool = False
+    province: bool = False
+    #: "": no RUC typed; "exact": 11 digits; "prefix": fewer.
+    ruc: str = ""
+
+
+def _shape_and_parameters(query: RegisterQuery) -> tuple[_Shape, dict[str, Any]]:
+    ruc = query.ruc_prefix
+    found = [] if ruc else _independent(query.words)
+    province = fold(query.province)
+    parameters: dict[str, Any] = {
+        "region": query.region,
+        "category": query.category,
+        "province": province,
+        "phrase": " ".join(query.words),
+        "phrase_end": " ".join(query.words) + HIGH,
+        "ruc": ruc or "",
+        "ruc_end": (ruc or "") + ":",
+    }
+    for i, word in enumerate(found):
+        parameters[f"w{i}"] = word
+        parameters[f"w{i}_end"] = word + HIGH
+    shape = _Shape(
+        words=len(found),
+        region=bool(query.region),
+        category=bool(query.category),
+        province=bool(province),
+        ruc="" if not ruc else "exact" if len(ruc) == 11 else "prefix",
+    )
+    return shape, parameters
+
+
+def _filters(shape: _Shape) -> list[ColumnElement[bool]]:
     """Region, province and category, on the establishment."""
     conditions: list[ColumnElement[bool]] = []
-    if query.region:
-        conditions.append(Establishment.region == query.region)  # type: ignore[arg-type]
-    if query.category:
-        conditions.append(Establishment.category == query.category)  # type: ignore[arg-type]
-    province = fold(query.province)
-    if province:
-        conditions.append(Establishment.province_key == province)  # type: ignore[arg-type]
+    if shape.region:
+        conditions.append(_establishment.c.region == bindparam("region"))
+    if shape.category:
+        conditions.append(_establishment.c.category == bindparam("category"))
+    if shape.province:
+        conditions.append(_establishment.c.province_key == bindparam("province"))
     return conditions
 
 
-def _term_matches(word: str, term: Any = RegisterTerm) -> ColumnElement[bool]:
-    """The term starts with `word`: an index range, the same on both databases (no LIKE)."""
-    return and_(term.term >= word, term.term < word + HIGH)
+def _term_matches(i: int) -> ColumnElement[bool]:
+    """The term starts with word i: an index range, the same on both databases (no LIKE)."""
+    return and_(_term.c.term >= bindparam(f"w{i}"), _term.c.term < bindparam(f"w{i}_end"))
 
 
-def _prefix_relevance(name_key: Any, phrase: str) -> ColumnElement[int]:
+def _prefix_relevance(name_key: Any) -> ColumnElement[int]:
     """0: the trade name is the text typed; 1: it starts with it; 2: it merely has every word."""
     return case(
-        (name_key == phrase, 0),
-        (and_(name_key >= phrase, name_key < phrase + HIGH), 1),
+        (name_key == bindparam("phrase"), 0),
+        (and_(name_key >= bindparam("phrase"), name_key < bindparam("phrase_end")), 1),
         else_=2,
     )
 
@@ -147,97 +194,90 @@ def _independent(found: list[str]) -> list[str]:
     return [w for w in found if not any(o != w and o.startswith(w) for o in found)]
 
 
-def _by_words(
-    db_session: Session, query: RegisterQuery, per_page: int
-) -> tuple[int, int, list[int]]:
+@cache
+def _by_words(shape: _Shape) -> tuple[Any, tuple[Any, ...]]:
     """A search by name: matched, counted and ordered from the search index alone.
 
     One pass over the index ranges of all the words (index only, no table rows), grouped by
     establishment; with several words, the establishments where each word matched a term. The
     filters then look up only those establishments.
     """
-    found = _independent(query.words)
     grouped = (
-        select(
-            RegisterTerm.establishment_id.label("id"),  # type: ignore[attr-defined]
-            RegisterTerm.name_key.label("name_key"),  # type: ignore[attr-defined]
-        )
-        .where(or_(*(_term_matches(w) for w in found)))
-        .group_by(RegisterTerm.establishment_id, RegisterTerm.name_key)
+        select(_term.c.establishment_id.label("id"), _term.c.name_key.label("name_key"))
+        .where(or_(*(_term_matches(i) for i in range(shape.words))))
+        .group_by(_term.c.establishment_id, _term.c.name_key)
     )
-    if len(found) > 1:
-        which = case(*((_term_matches(w), i) for i, w in enumerate(found)))
-        grouped = grouped.having(func.count(distinct(which)) == len(found))
+    if shape.words > 1:
+        which = case(*((_term_matches(i), i) for i in range(shape.words)))
+        grouped = grouped.having(func.count(distinct(which)) == shape.words)
     matches = grouped.subquery()
     listed = select(matches.c.id)
-    filters = _filters(query)
+    filters = _filters(shape)
     if filters:
-        listed = listed.join(Establishment, Establishment.id == matches.c.id).where(*filters)  # type: ignore[arg-type]
-    order = (
-        _prefix_relevance(matches.c.name_key, " ".join(query.words)),
-        matches.c.name_key,
-        matches.c.id,
-    )
-    return _one_page(db_session, listed, order, query.page, per_page)
+        listed = listed.join(_establishment, _establishment.c.id == matches.c.id).where(*filters)
+    order = (_prefix_relevance(matches.c.name_key), matches.c.name_key, matches.c.id)
+    return listed, order
 
 
-def _by_establishment(
-    db_session: Session, query: RegisterQuery, per_page: int
-) -> tuple[int, int, list[int]]:
-    """A search by RUC, filters or standing: on the establishment table and its indexes."""
-    conditions = _filters(query)
-    ruc = query.ruc_prefix
-    if ruc:
-        conditions.append(
-            Establishment.ruc == ruc  # type: ignore[arg-type]
-            if len(ruc) == 11
-            else and_(Establishment.ruc >= ruc, Establishment.ruc < ruc + ":")  # type: ignore[arg-type]
-        )
-    for word in query.words if not ruc else []:
-        conditions.append(
-            Establishment.id.in_(  # type: ignore[union-attr]
-                select(RegisterTerm.establishment_id).where(_term_matches(word))
-            )
-        )
-    listed = select(Establishment.id)
-    if query.standing:
-        periods = list(db_session.scalars(select(ReportingPeriod)))
-        standing, reports = standing_sql(Establishment.id, periods)
-        conditions.append(standing == query.standing)
-        listed = listed.join(Signature, latest_signature_join(Establishment.id))  # type: ignore[arg-type]
+def _by_establishment(shape: _Shape, standing: Any = None) -> tuple[Any, tuple[Any, ...]]:
+    """A search by RUC, filters or standing: on the establishment table and its indexes.
+
+    `standing`: the standing filter's SQL and joins (`standing_sql`), which hold today's date and
+    the periods as constants (so those statements are built every time, the others once)."""
+    e = _establishment
+    conditions = _filters(shape)
+    if shape.ruc == "exact":
+        conditions.append(e.c.ruc == bindparam("ruc"))
+    elif shape.ruc == "prefix":
+        conditions.append(and_(e.c.ruc >= bindparam("ruc"), e.c.ruc < bindparam("ruc_end")))
+    for i in range(shape.words):
+        conditions.append(e.c.id.in_(select(_term.c.establishment_id).where(_term_matches(i))))
+    listed = select(e.c.id)
+    if standing is not None:
+        expression, reports = standing
+        conditions.append(expression == bindparam("standing"))
+        listed = listed.join(Signature, latest_signature_join(e.c.id))
         for report, joined_on in reports:
             listed = listed.outerjoin(report, joined_on)
     else:
-        conditions.append(exists().where(Signature.establishment_id == Establishment.id))
-    relevance = (
-        [_prefix_relevance(Establishment.name_key, " ".join(query.words))]
-        if query.words and not ruc
-        else []
-    )
+        conditions.append(exists().where(_signature.c.establishment_id == e.c.id))
     # A RUC typed: by RUC and branch (straight off the RUC's index); otherwise by name.
-    order = (
-        (Establishment.ruc, Establishment.branch_code, Establishment.id)
-        if ruc
-        else (*relevance, Establishment.name_key, Establishment.id)
+    if shape.ruc:
+        order: tuple[Any, ...] = (e.c.ruc, e.c.branch_code, e.c.id)
+    else:
+        relevance = [_prefix_relevance(e.c.name_key)] if shape.words else []
+        order = (*relevance, e.c.name_key, e.c.id)
+    return listed.where(*conditions), order
+
+
+_cached_by_establishment = cache(_by_establishment)
+
+
+@cache
+def _page_statement(listed: Any, order: tuple[Any, ...]) -> Any:
+    return (
+        listed.add_columns(func.count().over())
+        .order_by(*order)
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit"))
     )
-    return _one_page(db_session, listed.where(*conditions), order, query.page, per_page)
 
 
 def _one_page(
-    db_session: Session, listed: Any, order: tuple[Any, ...], page: int, per_page: int
+    db_session: Session,
+    listed: Any,
+    order: tuple[Any, ...],
+    parameters: dict[str, Any],
+    page: int,
+    per_page: int,
 ) -> tuple[int, int, list[int]]:
     """The ids on one page and how many match in all, in one pass (a window count); a page past
     the last costs a second query, to count and show the last page instead."""
+    statement = _page_statement(listed, order)
 
-    def fetch(number: int) -> list[tuple[int, int]]:
-        return list(
-            db_session.execute(
-                listed.add_columns(func.count().over())
-                .order_by(*order)
-                .offset((number - 1) * per_page)
-                .limit(per_page)
-            ).all()
-        )
+    def fetch(number: int) -> list[Any]:
+        values = {**parameters, "offset": (number - 1) * per_page, "limit": per_page}
+        return list(db_session.execute(statement, values).all())
 
     page = max(page, 1)
     rows = fetch(page)
@@ -245,7 +285,8 @@ def _one_page(
         return rows[0][1], page, [r[0] for r in rows]
     if page == 1:
         return 0, 1, []
-    total = db_session.scalar(select(func.count()).select_from(listed.subquery())) or 0
+    counted = select(func.count()).select_from(listed.subquery())
+    total = db_session.execute(counted, parameters).scalar() or 0
     page = _within(page, total, per_page)
     rows = fetch(page) if total else []
     return total, page, [r[0] for r in rows]
@@ -256,6 +297,27 @@ def _within(page: int, total: int, per_page: int) -> int:
     return min(max(page, 1), max(1, math.ceil(total / per_page)))
 
 
+#: The page's establishments with their latest signatures: what an entry shows, nothing more.
+_ENTRIES = (
+    select(
+        _establishment.c.id,
+        _establishment.c.trade_name,
+        _establishment.c.legal_name,
+        _establishment.c.ruc,
+        _establishment.c.branch_code,
+        _establishment.c.category,
+        _establishment.c.region,
+        _establishment.c.province,
+        _establishment.c.district,
+        Signature.signatory_number,
+        Signature.status,
+        Signature.signed_at,
+    )
+    .join(Signature, latest_signature_join(_establishment.c.id))
+    .where(_establishment.c.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 def search(
     *, db_session: Session, query: RegisterQuery, per_page: int = PER_PAGE, everything: bool = False
 ) -> RegisterPage:
@@ -263,30 +325,35 @@ def search(
     query finds nothing, unless `everything` (the API pages through the whole register)."""
     if query.is_empty and not everything:
         return RegisterPage([], 0, 1, 1, per_page)
-    if query.words and not query.ruc_prefix and not query.standing:
-        total, page, ids = _by_words(db_session, query, per_page)
+    if db_session.autoflush:
+        db_session.flush()  # plain statements do not flush: what this session changed counts
+    shape, parameters = _shape_and_parameters(query)
+    periods = None
+    if query.standing:
+        periods = period_rows(db_session)
+        parameters["standing"] = query.standing
+        listed, order = _by_establishment(shape, standing_sql(_establishment.c.id, periods))
+    elif shape.words and not shape.ruc:
+        listed, order = _by_words(shape)
     else:
-        total, page, ids = _by_establishment(db_session, query, per_page)
+        listed, order = _cached_by_establishment(shape)
+    total, page, ids = _one_page(db_session, listed, order, parameters, query.page, per_page)
     # The page's establishments with their latest signatures (one query), then their standings.
-    rows = (
-        db_session.execute(
-            select(Establishment, Signature)
-            .join(Signature, latest_signature_join(Establishment.id))  # type: ignore[arg-type]
-            .where(Establishment.id.in_(ids))  # type: ignore[union-attr]
-        ).all()
-        if ids
-        else []
-    )
-    found = {e.id: (e, sig) for e, sig in rows}
-    signatures = {i: sig for i, (_e, sig) in found.items()}
-    standing = standings(db_session, ids, signatures)  # type: ignore[arg-type]
-    entries = [_entry(found[i][0], found[i][1], standing[i]) for i in ids]
+    rows = db_session.execute(_ENTRIES, {"ids": ids}).all() if ids else []
+    found = {row.id: row for row in rows}
+    periods = periods if periods is not None else period_rows(db_session) if ids else []
+    states = report_states(db_session, ids)
+    on = today()
+    entries = [
+        _entry(found[i], found[i], standing_from(found[i], periods, states.get(i), on)) for i in ids
+    ]
     return RegisterPage(entries, total, page, max(1, math.ceil(total / per_page)), per_page)
 
 
-def _entry(establishment: Establishment, signature: Signature, standing: Standing) -> RegisterEntry:
+def _entry(establishment: Any, signature: Any, standing: Standing) -> RegisterEntry:
+    """An entry from an establishment and its signature (objects or rows with their columns)."""
     return RegisterEntry(
-        id=establishment.id,  # type: ignore[arg-type]
+        id=establishment.id,
         trade_name=establishment.trade_name,
         legal_name=establishment.legal_name,
         ruc=establishment.ruc,

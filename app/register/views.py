@@ -3,6 +3,7 @@ every search is a plain URL that can be bookmarked and shared."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -11,10 +12,19 @@ from fastapi.responses import HTMLResponse, Response
 from app.db import DbSession
 from app.errors import NotFound
 from app.establishments.standing import Standing
+from app.i18n import LOCALES, get_locale
 from app.jurisdiction import current_scheme
 from app.register import service
 from app.register.badge import badge_pdf, public_url
-from app.web import category_name, form_state, region_name, render
+from app.web import (
+    category_name,
+    category_option,
+    form_state,
+    option_tags,
+    region_name,
+    region_option,
+    render,
+)
 
 router = APIRouter()
 
@@ -52,7 +62,6 @@ def read_query(request: Request) -> service.RegisterQuery:
 def register_search(request: Request, db: DbSession) -> HTMLResponse:
     query = read_query(request)
     result = service.search(db_session=db, query=query)
-    scheme = current_scheme()
     return render(
         request,
         "register/search.html",
@@ -70,11 +79,23 @@ def register_search(request: Request, db: DbSession) -> HTMLResponse:
             "result": result,
             "searched": not query.is_empty,
             "described": _described(query),
-            "regions": scheme.regions,
-            "categories": scheme.categories,
-            "standings": [(s.value, s.label) for s in service.LISTED_STANDINGS],
+            "options": {
+                name: option_tags(choices, getattr(query, name))
+                for name, choices in _choices(get_locale()).items()
+            },
         },
     )
+
+
+@lru_cache(maxsize=len(LOCALES))
+def _choices(locale: str) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The search form's lists in `locale` (the current one), built once per language."""
+    scheme = current_scheme()
+    return {
+        "region": tuple(region_option(r) for r in scheme.regions),
+        "category": tuple(category_option(c) for c in scheme.categories),
+        "standing": tuple((s.value, s.label) for s in service.LISTED_STANDINGS),
+    }
 
 
 def _described(query: service.RegisterQuery) -> str:
