@@ -13,10 +13,12 @@ from app.reports.models import AnnualReport
 from tests.conftest import csrf_of, make_user, page, post_form, sign_in
 from tests.reports.conftest import fill_all, report_url
 
+# The pages; the API's decision route (a bearer token, not a session) has its refusals tested in
+# tests/api/test_refusals.py.
 REPORT_ROUTES = sorted(
     (method, r.path)
     for r in route_table()
-    if "{report_id}" in r.path
+    if "{report_id}" in r.path and not r.path.startswith("/api/")
     for method in r.methods - {"HEAD"}
 )
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,6 +26,19 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from app.config import Settings
+
+T = TypeVar("T")
+
+
+def _off_the_event_loop(work: Callable[[], T]) -> T:
+    """Run pyHanko's synchronous calls, which start their own event loop, from any thread: in a
+    helper thread when this one already runs a loop (an async caller, a test harness)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return work()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(work).result()
 
 
 def create_dev_keys(directory: Path, common_name: str) -> tuple[Path, Path]:
@@ -98,7 +115,7 @@ def sign_pdf(pdf: bytes, settings: Settings, *, reason: str, location: str) -> b
         location=location,
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    out = signers.PdfSigner(metadata, signer=signer).sign_pdf(writer)
+    out = _off_the_event_loop(lambda: signers.PdfSigner(metadata, signer=signer).sign_pdf(writer))
     return out.getvalue()  # type: ignore[union-attr]
 
 
@@ -130,7 +147,7 @@ def check_signature(pdf: bytes, trusted_cert_file: Path | None) -> SignatureChec
     roots = [load_cert_from_pemder(str(trusted_cert_file))] if trusted_cert_file else []
     context = ValidationContext(trust_roots=roots, allow_fetching=False)
     try:
-        status = validate_pdf_signature(signature, context)
+        status = _off_the_event_loop(lambda: validate_pdf_signature(signature, context))
     except Exception:
         return SignatureCheck(signed=True)
     whole = status.coverage == SignatureCoverageLevel.ENTIRE_FILE and len(embedded) == 1
