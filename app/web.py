@@ -460,3 +460,10 @@ def page_url_for(request: Request) -> Callable[[int], str]:
         return request.url.path + "?" + urlencode([*params, ("page", str(page))])
 
     return page_url
+
+
+def spreadsheet_cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text and never runs as a formula: text starting with
+    = + - @ (or a tab or carriage return) gets an apostrophe first; None is empty."""
+    text = "" if value is None else value.isoformat() if isinstance(value, date) else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -38,6 +38,7 @@ from app.web import (
     form_state,
     region_name,
     render,
+    spreadsheet_cell,
     template_filter,
 )
 
@@ -48,8 +49,6 @@ Reviewer = Annotated[User, Depends(require(Permission.REVIEW_REPORTS))]
 Param = Annotated[str, Query(max_length=40)]
 PER_PAGE = 50
 CSV_BATCH = 200
-#: A cell starting with one of these is a formula to a spreadsheet: it gets an apostrophe first.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -325,12 +324,6 @@ def noncompliance_pdf(
     )
 
 
-def _cell(value: object) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula."""
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 def csv_lines(rows: Iterator[service.Row], labels: dict[str, dict[str, str]]) -> Iterator[bytes]:
     """UTF-8 with a byte order mark (so Excel reads accents), in batches as the rows are read.
 
@@ -339,11 +332,11 @@ def csv_lines(rows: Iterator[service.Row], labels: dict[str, dict[str, str]]) ->
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     out.write("\ufeff")
-    writer.writerow([_cell(h) for h in labels["header"].values()])
+    writer.writerow([spreadsheet_cell(h) for h in labels["header"].values()])
     for count, row in enumerate(rows, start=1):
         writer.writerow(
             [
-                _cell(v)
+                spreadsheet_cell(v)
                 for v in (
                     row.trade_name,
                     row.legal_name,

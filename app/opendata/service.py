@@ -22,6 +22,7 @@ from app.establishments.models import Establishment
 from app.establishments.standing import latest_signatures, standings
 from app.reports.models import AnnualReport, ReportingPeriod, ReportSubmission
 from app.reviews.models import ReviewDecision
+from app.web import spreadsheet_cell
 
 #: Establishments read from the database at a time: memory is bounded by this, not by the register.
 CHUNK_SIZE = 500
@@ -182,14 +183,6 @@ def _snapshot_session(engine: Engine) -> Session:
 # --- the downloads, as generators of bytes ---------------------------------------------------
 
 
-def _neutralise(value: object) -> str:
-    """A cell a spreadsheet will not run as a formula: text starting = + - @ (or tab, CR) gets a '."""
-    text = "" if value is None else value.isoformat() if isinstance(value, date) else str(value)
-    if text and text[0] in "=+-@\t\r":
-        return "'" + text
-    return text
-
-
 def csv_stream(engine: Engine, *, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
     """The register as CSV (UTF-8 with a byte order mark, for spreadsheets), one chunk at a time."""
     with _snapshot_session(engine) as db_session:
@@ -201,7 +194,7 @@ def csv_stream(engine: Engine, *, chunk_size: int = CHUNK_SIZE) -> Iterator[byte
             out = io.StringIO()
             writer = csv.writer(out, lineterminator="\r\n")
             for record in records:
-                writer.writerow([_neutralise(getattr(record, name)) for name in FIELDS])
+                writer.writerow([spreadsheet_cell(getattr(record, name)) for name in FIELDS])
             yield out.getvalue().encode("utf-8")
 
 
