@@ -466,3 +466,7 @@ def tokens_create(
         session.commit()
     engine.dispose()
     typer.echo(token)
+
+
+if __name__ == "__main__":
+    app()
