@@ -62,8 +62,25 @@ _ffi.cdef(
     hb_face_t *hb_subset_or_fail(hb_face_t *source, const hb_subset_input_t *input);
     """
 )
-_harfbuzz = _ffi.dlopen("libharfbuzz.so.0")
-_subset = _ffi.dlopen("libharfbuzz-subset.so.0")
+
+
+def _dlopen(*names: str):  # type: ignore[no-untyped-def]
+    """The first of these names the system's loader finds (they differ between systems)."""
+    for name in names[:-1]:
+        try:
+            return _ffi.dlopen(name)
+        except OSError:
+            continue
+    return _ffi.dlopen(names[-1])
+
+
+_harfbuzz = _dlopen("libharfbuzz.so.0", "libharfbuzz.0.dylib", "libharfbuzz-0.dll", "harfbuzz")
+_subset = _dlopen(
+    "libharfbuzz-subset.so.0",
+    "libharfbuzz-subset.0.dylib",
+    "libharfbuzz-subset-0.dll",
+    "harfbuzz-subset",
+)
 _DUPLICATE = 0  # HB_MEMORY_MODE_DUPLICATE: HarfBuzz keeps its own copy of the font file
 # HB_SUBSET_FLAGS_NO_HINTING | RETAIN_GIDS | NOTDEF_OUTLINE (hb-subset.h): glyph numbers stay
 # those of the whole font, so the page's text needs no renumbering; no hinting, like WeasyPrint.
@@ -115,12 +132,15 @@ class Font:
                 (infos[i].codepoint, infos[i].cluster, positions[i].x_advance)
                 for i in range(count[0])
             ]
+        # A cluster is the text from its start to the next cluster's (left to right text).
+        starts = sorted({cluster for _, cluster, _ in raw})
+        ends = dict(zip(starts, [*starts[1:], len(encoded)], strict=True))
         glyphs = []
-        for i, (gid, cluster, advance) in enumerate(raw):
-            first = i == 0 or raw[i - 1][1] != cluster
-            end = next((c for _, c, _ in raw[i + 1 :] if c != cluster), len(encoded))
-            chars = encoded[cluster:end].decode() if first else ""
+        previous = None
+        for gid, cluster, advance in raw:
+            chars = encoded[cluster : ends[cluster]].decode() if cluster != previous else ""
             glyphs.append(Glyph(gid, advance, chars))
+            previous = cluster
         return glyphs
 
     def width(self, gid: int) -> int:

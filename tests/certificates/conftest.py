@@ -3,6 +3,7 @@ signed with a real key made the way `portal keys create-dev` makes it."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -105,3 +106,32 @@ def scan_qr(pdf: bytes, tmp_path: Path) -> list[str]:
         ["zbarimg", "--quiet", "--raw", str(image)], capture_output=True, text=True
     )
     return [line for line in result.stdout.splitlines() if line]
+
+
+def words(pdf: bytes, tmp_path: Path) -> list[tuple[float, float, float, float, str]]:
+    """Every word on the first page with its box (points from the top-left), as poppler sees it."""
+    source = tmp_path / "words.pdf"
+    source.write_bytes(pdf)
+    result = subprocess.run(
+        ["pdftotext", "-bbox", "-f", "1", "-l", "1", str(source), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pattern = (
+        r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>'
+    )
+    return [
+        (float(x0), float(y0), float(x1), float(y1), text)
+        for x0, y0, x1, y1, text in re.findall(pattern, result.stdout)
+    ]
+
+
+def overlapping(boxes: list[tuple[float, float, float, float, str]]) -> list[tuple[str, str]]:
+    """Pairs of words whose boxes overlap (by more than a hair)."""
+    found = []
+    for i, (ax0, ay0, ax1, ay1, a) in enumerate(boxes):
+        for bx0, by0, bx1, by1, b in boxes[i + 1 :]:
+            if min(ax1, bx1) - max(ax0, bx0) > 0.5 and min(ay1, by1) - max(ay0, by0) > 0.5:
+                found.append((a, b))
+    return found

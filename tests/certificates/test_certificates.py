@@ -19,7 +19,14 @@ from app.certificates.models import Certificate
 from app.certificates.signing import check_signature
 from app.clock import today
 from app.establishments.models import Establishment
-from tests.certificates.conftest import OPERATOR, pdf_text, scan_qr, squeezed
+from tests.certificates.conftest import (
+    OPERATOR,
+    overlapping,
+    pdf_text,
+    scan_qr,
+    squeezed,
+    words,
+)
 from tests.conftest import (
     SIGNATURE,
     error_summary,
@@ -309,10 +316,26 @@ def test_the_longest_names_fit_on_one_page(client, db, app, approved):
         db_session=db, settings=app.state.settings, certificate=certificate, actor=actor
     )
     db.commit()
-    pdf = client.get(approved["pdf_url"]).content
-    assert len(PdfReader(io.BytesIO(pdf)).pages) == 1
-    flat = squeezed(pdf_text(pdf))
-    for value in (establishment.trade_name, establishment.legal_name, establishment.address):
-        assert squeezed(value) in flat
-    # And the QR code still scans on the crowded page.
-    assert scan_qr(pdf, Path(app.state.settings.var_dir))
+    var = Path(app.state.settings.var_dir)
+    for lang in ("es", "en"):
+        pdf = client.get(approved["pdf_url"] + f"?lang={lang}").content
+        assert len(PdfReader(io.BytesIO(pdf)).pages) == 1
+        flat = squeezed(pdf_text(pdf))
+        for value in (establishment.trade_name, establishment.legal_name, establishment.address):
+            assert squeezed(value) in flat
+        # The values are set over the page's static text: every word stays inside the sheet's
+        # text area (12 mm page margin, 2.2 pt border, 12 mm padding either side; 12 mm and the
+        # border above and below), and no word is drawn over another.
+        boxes = words(pdf, var)
+        width, height = 595.28, 841.89
+        side, end = 24 / 25.4 * 72 + 2.2 - 0.5, 12 / 25.4 * 72 + 2.2
+        outside = [
+            word
+            for x0, y0, x1, y1, word in boxes
+            if x0 < side or x1 > width - side or y0 < end or y1 > height - end
+        ]
+        assert not outside
+        assert not overlapping(boxes)
+        assert "Santa" in {word for *_, word in boxes}
+        # And the QR code still scans on the crowded page.
+        assert scan_qr(pdf, var)
