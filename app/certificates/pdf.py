@@ -78,11 +78,6 @@ def _fonts() -> tuple[harfbuzz.Font, harfbuzz.Font]:
     )
 
 
-def qr_data_uri(url: str) -> str:
-    """The QR code of a URL as a PNG data URI: 5 pixels a module, sharp at the printed 30 mm."""
-    return segno.make(url, error="m").png_data_uri(scale=5, border=0, dark="#000")
-
-
 def grouped(code: str) -> str:
     """A verification code in groups of four, easier to read aloud and type."""
     return " ".join(code[i : i + 4] for i in range(0, len(code), 4))
@@ -189,12 +184,13 @@ def _values(
     category = scheme.category(establishment.category)
     issued = date_long(certificate.issued_on)
     if certificate.revision > 1:
-        issued += f" ({_('re-issue %(n)s', n=certificate.revision)})"
+        reissue = _("re-issue %(n)s", n=certificate.revision)
+        issued += f" ({reissue})"
     values = {
         "authority": [Run(authority)],
-        "number": [Run(f"{_('Certificate No.')} "), Run(certificate.number, bold=True, size=12)],
+        "number": [Run(_("Certificate No.") + " "), Run(certificate.number, bold=True, size=12)],
         "name": [Run(establishment.trade_name)],
-        "legal": [Run(f"{establishment.legal_name} · {_('RUC')} {establishment.ruc}")],
+        "legal": [Run(" ".join((establishment.legal_name, "·", _("RUC"), establishment.ruc)))],
         "statement": [
             Run(
                 _(
@@ -219,7 +215,7 @@ def _values(
         "issued_by": _fact(_("Issued by"), authority),
         "url": [Run(url)],
         "code": [
-            Run(f"{_('Verification code')}: "),
+            Run(_("Verification code") + ": "),
             Run(grouped(certificate.code), bold=True, size=10),
         ],
     }
@@ -255,8 +251,8 @@ def certificate_pdf(
             authority=authority,
             url=url,
         )
-        title = f"{i18n._('Certificate of compliance')} {certificate.number}"
-        subject = f"{i18n._('Verification code')}: {certificate.code}"
+        title = " ".join((i18n._("Certificate of compliance"), certificate.number))
+        subject = i18n._("Verification code") + f": {certificate.code}"
     probe = _probe(locale, national_authority, long_name)
     texts = {name: set_text(probe[name], runs, fonts) for name, runs in values.items()}
     lines = tuple((name, len(text.lines)) for name, text in texts.items())
