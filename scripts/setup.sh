@@ -16,6 +16,8 @@ need() { dpkg -s "$1" >/dev/null 2>&1 || missing+=("$1"); }
 if command -v dpkg >/dev/null 2>&1; then
   # WeasyPrint draws PDFs with Pango; DejaVu is the font the PDFs use.
   need libpango-1.0-0; need libpangoft2-1.0-0; need fonts-dejavu-core; need tzdata
+  # HarfBuzz's subsetter: WeasyPrint's font subsets, and the values set over certificates.
+  need libharfbuzz-subset0
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || { need python3-venv; need python3-pip; }
   # Tests render PDF pages to images (poppler) and read QR codes off them (zbar), as a phone would.
   if $want_test; then need chromium; need poppler-utils; need zbar-tools; fi
