@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
+import unicodedata
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from pypdf.generic import (
 from app.certificates.harfbuzz import Font, Glyph
 
 PX = 0.75  # CSS pixels to PDF points
+_WHITE_SPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,10 @@ def set_text(slot: Slot, runs: Iterable[Run], fonts: tuple[Font, Font]) -> Text:
         size = run.size or slot.size
         font = fonts[bold]
         scale = size / font.upem
+        # As HTML shows text: runs of white space are one space; composed characters (NFC).
+        text = unicodedata.normalize("NFC", _WHITE_SPACE.sub(" ", run.text))
         atoms.extend(
-            _Atom(int(bold), size, glyph, glyph.advance * scale) for glyph in font.shape(run.text)
+            _Atom(int(bold), size, glyph, glyph.advance * scale) for glyph in font.shape(text)
         )
     lines: list[list[_Atom]] = []
     start = 0
