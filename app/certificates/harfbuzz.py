@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import struct
 import threading
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 from cffi import FFI
 
@@ -87,8 +87,7 @@ _DUPLICATE = 0  # HB_MEMORY_MODE_DUPLICATE: HarfBuzz keeps its own copy of the f
 _SUBSET_FLAGS = 0x1 | 0x2 | 0x40
 
 
-@dataclass(frozen=True)
-class Glyph:
+class Glyph(NamedTuple):
     gid: int
     advance: int  # in font units, kerning included
     text: str  # the characters this glyph stands for (empty for the 2nd glyph of a cluster)

@@ -20,6 +20,8 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import NamedTuple
 
 from pypdf import PdfReader
 from pypdf.generic import (
@@ -60,16 +62,12 @@ class Slot:
     color: tuple[float, float, float]
 
 
-@dataclass(frozen=True)
-class _Atom:
+class _Atom(NamedTuple):
     font: int  # 0 regular, 1 bold
     size: float
     glyph: Glyph
     advance: float  # points
-
-    @property
-    def space(self) -> bool:
-        return self.glyph.text.isspace()
+    space: bool
 
 
 @dataclass
@@ -80,19 +78,24 @@ class Text:
     lines: list[list[_Atom]]
 
 
+@lru_cache(maxsize=4096)
+def _atoms(font: Font, face: int, size: float, text: str) -> tuple[_Atom, ...]:
+    """A run's glyphs, sized; kept, as labels and sentences recur on every certificate."""
+    # As HTML shows text: runs of white space are one space; composed characters (NFC).
+    text = unicodedata.normalize("NFC", _WHITE_SPACE.sub(" ", text))
+    scale = size / font.upem
+    return tuple(
+        _Atom(face, size, glyph, glyph.advance * scale, glyph.text.isspace())
+        for glyph in font.shape(text)
+    )
+
+
 def set_text(slot: Slot, runs: Iterable[Run], fonts: tuple[Font, Font]) -> Text:
     """Shape the runs and break them into lines of the slot's width."""
     atoms: list[_Atom] = []
     for run in runs:
         bold = slot.bold if run.bold is None else run.bold
-        size = run.size or slot.size
-        font = fonts[bold]
-        scale = size / font.upem
-        # As HTML shows text: runs of white space are one space; composed characters (NFC).
-        text = unicodedata.normalize("NFC", _WHITE_SPACE.sub(" ", run.text))
-        atoms.extend(
-            _Atom(int(bold), size, glyph, glyph.advance * scale) for glyph in font.shape(text)
-        )
+        atoms.extend(_atoms(fonts[bold], int(bold), run.size or slot.size, run.text))
     lines: list[list[_Atom]] = []
     start = 0
     while start < len(atoms):
