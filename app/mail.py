@@ -157,6 +157,11 @@ def deliver_pending(engine: Engine, settings: Settings, limit: int = 100) -> int
                     .values(attempts=OutboxMessage.attempts + 1, last_error=str(exc)[:500])
                 )
                 session.commit()
+                unreachable = not isinstance(exc, smtplib.SMTPException) or isinstance(
+                    exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError
+                )
+                if unreachable:
+                    break  # the server is down or unreachable: the rest would wait just as long
                 continue
             session.commit()
             sent += 1
