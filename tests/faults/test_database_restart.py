@@ -337,6 +337,10 @@ def test_filings_survive_a_database_restart_under_load(cluster: Cluster, portal_
     statuses = {status for _, _, status in seen.answers}
     assert statuses <= {200, 303, 400, 503}, sorted(statuses)
     assert seen.unavailable, "no request fell in the outage: the test proved nothing"
+    paths = [response.request.url.path for response in seen.unavailable]
+    assert any(p.startswith("/api/") for p in paths) and any(
+        not p.startswith("/api/") for p in paths
+    ), paths
     for response in seen.unavailable:
         assert response.headers["retry-after"]
         assert "Traceback" not in response.text
