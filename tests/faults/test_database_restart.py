@@ -372,6 +372,11 @@ def test_filings_survive_a_database_restart_under_load(cluster: Cluster, portal_
         assert stored[establishment_id] == [sha]
     assert len(seen.acknowledged) >= len(everything) - 2  # at most a rare cut-short try each crash
 
+    print(  # shown with -s: what the outage looked like
+        f"{len(seen.answers)} answers, {len(seen.unavailable)} of them 503; "
+        f"{len(seen.acknowledged)}/{len(everything)} filings acknowledged, all in the database"
+    )
+
     # No restart of the portal: both workers answer again.
     for _ in range(20):
         assert httpx.get(f"{base_url}/register", params={"q": "hostal"}).status_code == 200
