@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from app.auth.models import User
-from app.mail import OutboxMessage, queue_mail
+from app.mail import OutboxMessage, deliver_pending, queue_mail
 from app.main import create_app
 from tests.conftest import Mailbox, _empty_tables, _free_port, make_settings, post_form
 
@@ -197,3 +197,20 @@ def test_a_crash_after_the_server_accepted_sends_again_with_the_same_message_id(
     assert first["Message-ID"] == second["Message-ID"]
     (sent,) = outbox(mail_down_app)
     assert sent.sent_at is not None
+
+
+def test_a_delivery_stops_at_the_first_unreachable_server(mail_down_app: FastAPI) -> None:
+    """Mail waiting from earlier does not make the next person wait once per message."""
+    with Session(mail_down_app.state.engine) as session:
+        for n in range(5):
+            queue_mail(
+                db_session=session,
+                to=f"operador{n}@demo.pe",
+                template="confirm_email",
+                locale="es",
+                context={"link": f"http://testserver/account/confirm/x{n}", "hours": 48},
+            )
+        session.commit()
+
+    assert deliver_pending(mail_down_app.state.engine, mail_down_app.state.settings) == 0
+    assert [m.attempts for m in outbox(mail_down_app)] == [1, 0, 0, 0, 0]
