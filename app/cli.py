@@ -142,6 +142,54 @@ def demo_data() -> None:
         typer.echo(f"  {role:<18} {email:<32} {password}")
 
 
+@app.command("backup")
+def backup_command(
+    file: Annotated[Path, typer.Argument(help="The archive to write (.tar.gz).")],
+) -> None:
+    """Back up the database and the data files (evidence, certificates) into one archive."""
+    from app.backup import BackupRefused, backup
+    from app.db import make_engine
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        summary = backup(engine=engine, settings=settings, destination=file)
+    except BackupRefused as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"Backup written to {file}: {summary.rows} rows in {summary.tables} tables, "
+        f"{summary.files} files ({summary.file_bytes} bytes)."
+    )
+
+
+@app.command("restore")
+def restore_command(
+    file: Annotated[Path, typer.Argument(help="An archive made by `portal backup`.")],
+    force: Annotated[
+        bool, typer.Option(help="Replace the data of an instance that is not empty.")
+    ] = False,
+) -> None:
+    """Restore a backup into an empty instance (run `portal db upgrade` first)."""
+    from app.backup import BackupRefused, restore
+    from app.db import make_engine
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        summary = restore(engine=engine, settings=settings, source=file, force=force)
+    except BackupRefused as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"Restored {summary.rows} rows in {summary.tables} tables and {summary.files} files."
+    )
+
+
 @mail_app.command("flush")
 def mail_flush() -> None:
     """Send the mail waiting in the outbox."""

@@ -9,8 +9,14 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
+
+#: The database is down, restarting or dropped the connection: the person is asked to try again
+#: (503). A dead connection is invalidated by SQLAlchemy and the pool's pre-ping replaces it, so
+#: the portal recovers by itself when the database is back.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 
 
 def utcnow() -> datetime:

@@ -1,7 +1,19 @@
 """Outgoing mail: queued in the outbox table with the change it reports, sent after the commit.
 
-A message is sent at most once: it is marked sent in the same step that hands it to the server,
-and one that could not be sent waits in the outbox for the next delivery (`portal mail flush`).
+What is guaranteed (docs/security.md, "Faults and recovery"):
+
+- No mail is lost: it is written in the transaction of the change it reports, and stays in the
+  outbox until a server has accepted it. One that could not be sent waits for the next delivery
+  (after the next request that queues mail, or `portal mail flush`, e.g. from cron).
+- Never sent twice by two deliveries at once (two workers, two `portal mail flush`): a delivery
+  claims the message with an UPDATE that sets `sent_at`, holds that row lock while it talks to the
+  server, and commits after the server's "250 OK". A second delivery waits for the lock, then sees
+  `sent_at` set and skips the message; if the first failed, it rolled back and the second sends.
+- The one window left: a crash (or a lost database connection) after the server accepted the
+  message and before the commit. The claim is rolled back and the message is sent again on the next
+  delivery: at least once, not exactly once, because we prefer a duplicate confirmation link to a
+  lost one. Both copies carry the same Message-ID (made from the outbox row), so mail clients and
+  servers that de-duplicate by Message-ID show it once.
 """
 
 from __future__ import annotations
@@ -10,7 +22,6 @@ import logging
 import smtplib
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -76,12 +87,18 @@ def queue_mail(
     return message
 
 
+def message_id(message: OutboxMessage) -> str:
+    """The same for every attempt at one outbox message, so a resent copy can be recognised."""
+    stamp = message.created_at.strftime("%Y%m%d%H%M%S%f")
+    return f"<outbox.{message.id}.{stamp}@codigodeconducta.gob.pe>"
+
+
 def _as_email(message: OutboxMessage, settings: Settings) -> EmailMessage:
     email = EmailMessage()
     email["From"] = settings.mail_sender
     email["To"] = message.to_address
     email["Subject"] = message.subject
-    email["Message-ID"] = make_msgid(domain="codigodeconducta.gob.pe")
+    email["Message-ID"] = message_id(message)
     email.set_content(message.body)
     if message.attachment is not None and message.attachment_type:
         maintype, _, subtype = message.attachment_type.partition("/")
@@ -140,6 +157,11 @@ def deliver_pending(engine: Engine, settings: Settings, limit: int = 100) -> int
                     .values(attempts=OutboxMessage.attempts + 1, last_error=str(exc)[:500])
                 )
                 session.commit()
+                unreachable = not isinstance(exc, smtplib.SMTPException) or isinstance(
+                    exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError
+                )
+                if unreachable:
+                    break  # the server is down or unreachable: the rest would wait just as long
                 continue
             session.commit()
             sent += 1

@@ -9,7 +9,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import pages
@@ -26,7 +25,7 @@ from app.claims import views as claim_views
 from app.conduct import views as conduct_views
 from app.config import ROOT, Settings, get_settings
 from app.dashboard import views as dashboard_views
-from app.db import make_engine
+from app.db import DATABASE_UNAVAILABLE, make_engine
 from app.errors import NotFound
 from app.establishments import views as establishment_views
 from app.i18n import _
@@ -37,7 +36,7 @@ from app.register import views as register_views
 from app.reports import admin_views as period_admin_views
 from app.reports import views as report_views
 from app.reviews import views as review_views
-from app.storage import LocalStorage
+from app.storage import LocalStorage, StorageFull
 from app.web import PortalMiddleware, login_url, render
 
 log = logging.getLogger(__name__)
@@ -159,9 +158,18 @@ def _add_error_pages(app: FastAPI) -> None:
         in_path = any(err.get("loc", ("",))[0] == "path" for err in exc.errors())
         return error_page(request, 404 if in_path else 400)
 
-    @app.exception_handler(OperationalError)
-    async def _database_down(request: Request, exc: OperationalError) -> HTMLResponse:
-        log.error("database unavailable: %s", exc)
+    async def _database_down(request: Request, exc: Exception) -> HTMLResponse:
+        log.error("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return error_page(request, 503)
+
+    for exc_class in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(exc_class, _database_down)  # type: ignore[arg-type]
+
+    @app.exception_handler(StorageFull)
+    async def _storage_full(request: Request, exc: StorageFull) -> HTMLResponse:
+        # A certificate PDF that could not be kept (var/ full or read-only): the whole change
+        # (an approval, a re-issue) is rolled back; evidence uploads say so on their own form.
+        log.error("storage unavailable on %s %s: %s", request.method, request.url.path, exc)
         return error_page(request, 503)
 
     @app.exception_handler(Exception)

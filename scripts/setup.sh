@@ -21,6 +21,8 @@ if command -v dpkg >/dev/null 2>&1; then
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || { need python3-venv; need python3-pip; }
   # Tests render PDF pages to images (poppler) and read QR codes off them (zbar), as a phone would.
   if $want_test; then need chromium; need poppler-utils; need zbar-tools; fi
+  # The fault tests start their own PostgreSQL cluster (initdb, pg_ctl) to restart it under load.
+  if $want_test && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need postgresql; fi
   if [ ${#missing[@]} -gt 0 ]; then
     echo "Installing system packages: ${missing[*]}"
     as_root apt-get update -qq

@@ -12,12 +12,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import i18n
+from app.db import DATABASE_UNAVAILABLE
 from app.errors import Conflict, DomainError, NotFound, TooLarge
 from app.i18n import _
+from app.storage import StorageFull
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "application/problem+json"
@@ -200,7 +201,16 @@ def _api_answer(request: Request, exc: Exception) -> Response | None:
         code, detail = codes.get(exc.status_code, ("http_error", str(exc.detail)))
         status = exc.status_code if 400 <= exc.status_code < 600 else 500
         return problem(request, status, code, detail, headers=dict(exc.headers or {}))
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, StorageFull):
+        log.error("storage unavailable: %s", exc)
+        return problem(
+            request,
+            503,
+            "service_unavailable",
+            _("The file could not be stored right now. Nothing was changed; try again later."),
+            headers={"retry-after": "60"},
+        )
+    if isinstance(exc, DATABASE_UNAVAILABLE):
         log.error("database unavailable: %s", exc)
         return problem(
             request,
@@ -232,7 +242,8 @@ def install(app: FastAPI) -> None:
         NotFound,
         RequestValidationError,
         StarletteHTTPException,
-        OperationalError,
+        *DATABASE_UNAVAILABLE,
+        StorageFull,
         Exception,
     ):
         if exc_class not in app.exception_handlers:
