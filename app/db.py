@@ -55,6 +55,17 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        @event.listens_for(engine, "savepoint")
+        def _sqlite_begin_before_savepoint(conn: Any, _name: str) -> None:
+            # pysqlite opens its transaction only before INSERT/UPDATE/DELETE: a SAVEPOINT sent
+            # first would itself be the outermost transaction, and its RELEASE would commit the
+            # work on its own, before the rest of the request. Beginning here keeps the savepoint
+            # nested in the request's transaction, as on PostgreSQL, without starting reads'
+            # transactions earlier than pysqlite does.
+            dbapi_connection = conn.connection.dbapi_connection
+            if not dbapi_connection.in_transaction:
+                dbapi_connection.execute("BEGIN")
+
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 

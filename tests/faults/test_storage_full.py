@@ -111,20 +111,11 @@ def test_a_read_only_disk_refuses_the_upload_on_the_same_form(client, db, sectio
 
 
 def test_an_approval_whose_certificate_cannot_be_kept_changes_nothing(  # type: ignore[no-untyped-def]
-    request,
     app,
     db,
     filed,
     reviewer,  # noqa: F811
 ):
-    if app.state.engine.dialect.name == "sqlite":
-        # pysqlite opens no transaction before a SAVEPOINT: the decision's begin_nested() is then
-        # the outermost transaction and its RELEASE commits the state change on its own, before the
-        # certificate fails. Known, left for a separate change (SQLAlchemy's pysqlite SAVEPOINT
-        # recipe changes how every SQLite transaction begins).
-        request.applymarker(
-            pytest.mark.xfail(reason="SQLite: a first SAVEPOINT commits on release", strict=True)
-        )
     _approval_without_certificate_storage(app, db, filed, reviewer)
 
 
