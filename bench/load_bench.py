@@ -9,7 +9,7 @@ Builds, into the PostgreSQL database `h_load_bench` (override with --pg-url), th
 `bench/register_bench.py` (100,000 establishments, 300,000 reports, by its own builder), then adds
 certificates to verify (issued for approved 2025 reports) and a pool of operator accounts, each
 managing one establishment whose 2025 report is an open draft. Starts the real app
-(`uvicorn app.main:create_app --factory --workers N`, uvloop, httptools) on 127.0.0.1 and runs
+(`portal serve --workers N`: uvicorn, uvloop, httptools) on 127.0.0.1 and runs
 Locust headless (`bench/load_locustfile.py`) for each number of concurrent users, each step
 bounded in time. The mix, by users (each waits 1–3 s between pages, as a person reading): 80 %
 public visitors (a search, then an establishment from its results), 10 % certificate
@@ -223,13 +223,16 @@ def _process_cpu(pids: list[int]) -> float:
 
 
 def _server_pid(base: str) -> int:
+    """The `portal serve` process that listens on the base URL's port (the workers' parent)."""
     import psutil
 
     port = int(base.rsplit(":", 1)[1])
     for conn in psutil.net_connections("tcp"):
         if conn.laddr and conn.laddr.port == port and conn.status == "LISTEN" and conn.pid:
-            parent = psutil.Process(conn.pid).parent()
-            return parent.pid if parent and "uvicorn" in " ".join(parent.cmdline()) else conn.pid
+            process = psutil.Process(conn.pid)
+            while (parent := process.parent()) and "serve" in parent.cmdline():
+                process = parent
+            return process.pid
     raise RuntimeError("the server is not listening")
 
 

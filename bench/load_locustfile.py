@@ -66,7 +66,7 @@ class PublicVisitor(HttpUser):
     def search_then_open(self) -> None:
         with self.client.get(_search_url(), name="search", catch_response=True) as response:
             if response.status_code != 200 or 'class="error-summary' in response.text:
-                response.failure(f"search: {response.status_code}")
+                response.failure(f"search: {_what(response)}")
                 return
             found = ENTRY_LINK.findall(response.text)
         self.wait()
@@ -75,7 +75,7 @@ class PublicVisitor(HttpUser):
             f"/register/{entry}", name="establishment page", catch_response=True
         ) as response:
             if response.status_code != 200 or "CC-" not in response.text:
-                response.failure(f"establishment page: {response.status_code}")
+                response.failure(f"establishment page: {_what(response)}")
 
 
 class CertificateChecker(HttpUser):
@@ -95,7 +95,7 @@ class CertificateChecker(HttpUser):
                 "/verify", params={"code": typed}, name="verify code", catch_response=True
             ) as response:
                 if response.status_code != 200 or code not in response.url:
-                    response.failure(f"verify: {response.status_code} {response.url}")
+                    response.failure(f"verify: {_what(response)} {response.url}")
         else:  # a mistyped code: the page says it is unknown (404), which is the right answer
             code = "".join(random.choice(CODE_ALPHABET) for _ in range(32))
             with self.client.get(
@@ -104,7 +104,7 @@ class CertificateChecker(HttpUser):
                 if response.status_code == 404:
                     response.success()
                 else:
-                    response.failure(f"unknown code: {response.status_code}")
+                    response.failure(f"unknown code: {_what(response)}")
 
 
 class Operator(HttpUser):
@@ -131,7 +131,7 @@ class Operator(HttpUser):
             catch_response=True,
         ) as response:
             if response.status_code != 303:
-                response.failure(f"sign in: {response.status_code}")
+                response.failure(f"sign in: {_what(response)}")
         self.wait()
 
     @task
@@ -139,13 +139,13 @@ class Operator(HttpUser):
         with self.client.get(self.base, name="report", catch_response=True) as response:
             sections = SECTION_LINK.findall(response.text)
             if response.status_code != 200 or not sections:
-                response.failure(f"report: {response.status_code}")
+                response.failure(f"report: {_what(response)}")
                 return
         self.wait()
         section = random.choice(sections)
         with self.client.get(section, name="section form", catch_response=True) as response:
             if response.status_code != 200:
-                response.failure(f"section form: {response.status_code}")
+                response.failure(f"section form: {_what(response)}")
                 return
             fields = _save_form(response.text, section)
         self.wait()
@@ -157,12 +157,17 @@ class Operator(HttpUser):
             if response.status_code != 303 or urlsplit(
                 response.headers.get("location", "")
             ).path != (self.base):
-                response.failure(f"save draft: {response.status_code} (not saved)")
+                response.failure(f"save draft: {_what(response)} (not saved)")
                 return
         with self.client.get(self.base, name="report after saving", catch_response=True) as page:
             if page.status_code != 200 or 'class="flash flash--success' not in page.text:
-                page.failure(f"after saving: {page.status_code}, no confirmation shown")
+                page.failure(f"after saving: {_what(page)}, no confirmation shown")
         self.wait()
+
+
+def _what(response) -> str:  # type: ignore[no-untyped-def]
+    """The status, or the connection error when there was no response."""
+    return str(response.status_code) if response.status_code else repr(response.error)
 
 
 def _csrf(html: str) -> str:

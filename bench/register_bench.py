@@ -455,7 +455,8 @@ def _wrk(url: str, duration: int) -> dict[str, float]:
 
 @contextmanager
 def serve(url: str, workers: int = 2) -> Iterator[str]:
-    """The app under uvicorn (uvloop, httptools) on a free loopback port; yields its base URL."""
+    """The app as `portal serve` runs it (uvicorn, uvloop, httptools) on a free loopback port;
+    yields its base URL."""
     port = _free_port()
     env = {
         **os.environ,
@@ -463,26 +464,18 @@ def serve(url: str, workers: int = 2) -> Iterator[str]:
         "PORTAL_ENVIRONMENT": "development",
         "PYTHONPATH": str(ROOT),
     }
+    # `portal serve` itself (uvicorn with its settings), with this checkout's code.
     server = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "uvicorn",
-            "app.main:create_app",
-            "--factory",
+            "app.cli",
+            "serve",
             "--workers",
             str(workers),
-            "--host",
-            "127.0.0.1",
             "--port",
             str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
             "--no-access-log",
-            "--log-level",
-            "warning",
         ],
         env=env,
         cwd=ROOT,
