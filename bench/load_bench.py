@@ -17,7 +17,8 @@ verifications (the form, then a code typed with spaces and lower case), 10 % ope
 once, then: their report, a section's form, save it as a draft, back on the report).
 
 Locust runs on the same 2 cores as the app (one process, gevent); its CPU time is recorded beside
-the app's. Results: stdout, bench/results-load.json and the tables in bench/RESULTS-load.md.
+the app's. Results: stdout, bench/results-load.json (every run) and the tables at the end of
+bench/RESULTS-load.md (the latest run; the notes above them are kept).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import register_bench  # noqa: E402
-from sqlalchemy import create_engine, func, insert, select, text, update  # noqa: E402
+from sqlalchemy import create_engine, func, insert, make_url, select, text, update  # noqa: E402
 
 from app.auth.models import User  # noqa: E402
 from app.auth.passwords import hash_password  # noqa: E402
@@ -60,6 +61,18 @@ OPERATOR_EMAIL = "operador{}@carga.example.com"
 TARGETS = Path(tempfile.gettempdir()) / "load_bench_targets.json"
 LOCUSTFILE = ROOT / "bench" / "load_locustfile.py"
 REPORT_YEAR = 2025
+RESULTS_MARK = "<!-- The latest run, written by bench/load_bench.py: -->"
+
+
+def _create_database(url: str) -> None:
+    """The bench's own database, created on the server when it is not there yet."""
+    server = make_url(url).set(database="postgres")
+    name = make_url(url).database
+    engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
 
 
 def _is_built(url: str) -> bool:
@@ -236,6 +249,52 @@ def _server_pid(base: str) -> int:
     raise RuntimeError("the server is not listening")
 
 
+def _percentile(histogram: dict[int, int], fraction: float) -> float:
+    """Locust's rounded response times (ms → count): the time under which `fraction` fall."""
+    total = sum(histogram.values())
+    seen = 0
+    for ms in sorted(histogram):
+        seen += histogram[ms]
+        if seen >= fraction * total:
+            return float(ms)
+    return 0.0
+
+
+def _kinds(stats: list[dict]) -> dict[str, dict]:
+    """Requests, failures, req/s and p50/p99 per kind of request and in all ("Aggregated").
+
+    Read from Locust's final JSON (its CSV is written when the time is up, before the requests
+    still running are done); req/s over the step's whole span, first request to last.
+    """
+    span = max(s["last_request_timestamp"] or 0 for s in stats) - min(
+        s["start_time"] for s in stats
+    )
+    kinds: dict[str, dict] = {}
+    everything: dict[int, int] = {}
+    for entry in stats:
+        histogram = {int(ms): count for ms, count in entry["response_times"].items()}
+        for ms, count in histogram.items():
+            everything[ms] = everything.get(ms, 0) + count
+        kinds[entry["name"]] = {
+            "requests": entry["num_requests"],
+            "failures": entry["num_failures"],
+            "rps": round(entry["num_requests"] / span, 2),
+            "p50_ms": _percentile(histogram, 0.50),
+            "p99_ms": _percentile(histogram, 0.99),
+            "max_ms": round(entry["max_response_time"]),
+        }
+    kinds = dict(sorted(kinds.items()))
+    kinds["Aggregated"] = {
+        "requests": sum(k["requests"] for k in kinds.values()),
+        "failures": sum(k["failures"] for k in kinds.values()),
+        "rps": round(sum(k["requests"] for k in kinds.values()) / span, 2),
+        "p50_ms": _percentile(everything, 0.50),
+        "p99_ms": _percentile(everything, 0.99),
+        "max_ms": max(k["max_ms"] for k in kinds.values()),
+    }
+    return kinds
+
+
 def run_step(base: str, users: int, duration: int, server_pid: int, out_dir: Path) -> dict:
     """One step: `users` concurrent users for `duration` seconds (ramped in over 5 s)."""
     prefix = out_dir / f"u{users}"
@@ -262,6 +321,8 @@ def run_step(base: str, users: int, duration: int, server_pid: int, out_dir: Pat
             "10",
             "--csv",
             str(prefix),
+            "--json-file",
+            str(prefix),
             "--only-summary",
             "--loglevel",
             "WARNING",
@@ -277,17 +338,7 @@ def run_step(base: str, users: int, duration: int, server_pid: int, out_dir: Pat
         time.sleep(2)
     elapsed = time.monotonic() - started
     server_cpu = _process_cpu([server_pid]) - server_cpu
-    kinds = {}
-    with open(f"{prefix}_stats.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            kinds[row["Name"]] = {
-                "requests": int(row["Request Count"]),
-                "failures": int(row["Failure Count"]),
-                "rps": float(row["Requests/s"]),
-                "p50_ms": float(row["50%"]),
-                "p99_ms": float(row["99%"]),
-                "max_ms": float(row["Max Response Time"]),
-            }
+    kinds = _kinds(json.loads(Path(f"{prefix}.json").read_text()))
     failures = []
     with open(f"{prefix}_failures.csv", newline="") as f:
         for row in csv.DictReader(f):
@@ -322,6 +373,19 @@ def run_step(base: str, users: int, duration: int, server_pid: int, out_dir: Pat
     return result
 
 
+def _mix(step: dict) -> str:
+    """How the step's requests split between visitors, verifications and operators."""
+    kinds = {k: v["requests"] for k, v in step["kinds"].items() if k != "Aggregated"}
+    total = sum(kinds.values()) or 1
+    public = sum(v for k, v in kinds.items() if k in ("search", "establishment page"))
+    verify = sum(v for k, v in kinds.items() if k.startswith("verify"))
+    operators = total - public - verify
+    return (
+        f"{step['users']} users: public {100 * public / total:.0f} %, "
+        f"verification {100 * verify / total:.0f} %, operators {100 * operators / total:.0f} %"
+    )
+
+
 def markdown(results: dict) -> str:
     """The tables of RESULTS-load.md for one run."""
     lines = [
@@ -338,6 +402,7 @@ def markdown(results: dict) -> str:
             f"| {total['requests']} | {total['failures']} | {step['app_cpu_s']} | "
             f"{step['locust_cpu_s']} | {step['load_before'][0]} → {step['load_during_max']} |"
         )
+    lines += ["", "Share of the requests: " + "; ".join(_mix(s) for s in results["steps"]) + "."]
     lines += ["", "Per kind of request (req/s, p50 / p99 ms, errors):", ""]
     names = [n for n in results["steps"][0]["kinds"] if n != "Aggregated"]
     header = "| kind | " + " | ".join(f"{s['users']} users" for s in results["steps"]) + " |"
@@ -374,6 +439,7 @@ def main() -> None:
             "Locust is not installed: .venv/bin/pip install -e '.[bench]', then run this again."
         )
     url = args.pg_url
+    _create_database(url)
     if args.rebuild:
         engine = create_engine(url)
         with engine.begin() as conn:
@@ -405,8 +471,13 @@ def main() -> None:
     runs = json.loads(out.read_text()) if out.exists() else []
     runs.append(results)
     out.write_text(json.dumps(runs, indent=1, ensure_ascii=False))
+    tables = markdown(results)
     print()
-    print(markdown(results))
+    print(tables)
+    # The latest run replaces the measured part of RESULTS-load.md; the notes above it stay.
+    notes = ROOT / "bench" / "RESULTS-load.md"
+    text_before = notes.read_text().split(RESULTS_MARK)[0] if notes.exists() else "# Load test\n\n"
+    notes.write_text(text_before + RESULTS_MARK + "\n\n" + tables)
 
 
 if __name__ == "__main__":
