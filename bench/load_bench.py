@@ -404,7 +404,7 @@ def markdown(results: dict) -> str:
         )
     lines += ["", "Share of the requests: " + "; ".join(_mix(s) for s in results["steps"]) + "."]
     lines += ["", "Per kind of request (req/s, p50 / p99 ms, errors):", ""]
-    names = [n for n in results["steps"][0]["kinds"] if n != "Aggregated"]
+    names = sorted({n for s in results["steps"] for n in s["kinds"]} - {"Aggregated"})
     header = "| kind | " + " | ".join(f"{s['users']} users" for s in results["steps"]) + " |"
     lines += [header, "|---|" + "---:|" * len(results["steps"])]
     for name in names:
