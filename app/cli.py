@@ -73,7 +73,7 @@ def serve(
         access_log=access_log,
         # Measured under load (bench/load_bench.py, 200 users on a busy machine): with uvicorn's
         # 5 s, a worker starved of CPU fired the idle timer before reading a request already
-        # waiting on the connection and closed it unanswered (3-10 % of requests failed); and a
+        # waiting on the connection and closed it unanswered (3-12 % of requests failed); and a
         # worker slow to answer the supervisor's 5 s health check was killed with its requests.
         # 65 s outlasts the 60 s a reverse proxy usually keeps an idle upstream connection.
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
