@@ -43,6 +43,8 @@ app.add_typer(tokens_app, name="tokens")
 
 #: Dates on the command line: YYYY-MM-DD.
 DATE_FORMATS = ["%Y-%m-%d"]
+#: How long `portal serve` keeps an idle kept-alive connection open.
+KEEP_ALIVE_SECONDS = 65
 
 
 @app.command()
@@ -51,6 +53,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
 ) -> None:
     """Run the portal with uvicorn (uvloop and httptools)."""
     import uvicorn
@@ -67,6 +70,14 @@ def serve(
         http="httptools",
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        access_log=access_log,
+        # Measured under load (bench/load_bench.py, 200 users on a busy machine): with uvicorn's
+        # 5 s, a worker starved of CPU fired the idle timer before reading a request already
+        # waiting on the connection and closed it unanswered (3-12 % of requests failed); and a
+        # worker slow to answer the supervisor's 5 s health check was killed with its requests.
+        # 65 s outlasts the 60 s a reverse proxy usually keeps an idle upstream connection.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_worker_healthcheck=30,
     )
 
 

@@ -6,10 +6,11 @@ import logging
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from app import pages
 from app.api import account_views as api_account_views
@@ -171,6 +172,13 @@ def _add_error_pages(app: FastAPI) -> None:
         # (an approval, a re-issue) is rolled back; evidence uploads say so on their own form.
         log.error("storage unavailable on %s %s: %s", request.method, request.url.path, exc)
         return error_page(request, 503)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client closed the connection before sending the whole request (a browser tab closed
+        # mid-upload): nothing was read, nothing is saved, and nobody is left to answer.
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> HTMLResponse:

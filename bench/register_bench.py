@@ -23,6 +23,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -451,7 +453,10 @@ def _wrk(url: str, duration: int) -> dict[str, float]:
     }
 
 
-def measure(url: str, duration: int) -> dict[str, dict[str, float]]:
+@contextmanager
+def serve(url: str, workers: int = 2) -> Iterator[str]:
+    """The app as `portal serve` runs it (uvicorn, uvloop, httptools) on a free loopback port;
+    yields its base URL."""
     port = _free_port()
     env = {
         **os.environ,
@@ -459,24 +464,18 @@ def measure(url: str, duration: int) -> dict[str, dict[str, float]]:
         "PORTAL_ENVIRONMENT": "development",
         "PYTHONPATH": str(ROOT),
     }
+    # `portal serve` itself (uvicorn with its settings), with this checkout's code.
     server = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "uvicorn",
-            "app.main:create_app",
-            "--factory",
+            "app.cli",
+            "serve",
             "--workers",
-            "2",
+            str(workers),
             "--port",
             str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
             "--no-access-log",
-            "--log-level",
-            "warning",
         ],
         env=env,
         cwd=ROOT,
@@ -485,12 +484,22 @@ def measure(url: str, duration: int) -> dict[str, dict[str, float]]:
     try:
         import httpx
 
-        for _ in range(100):
+        for _ in range(150):
             try:
                 if httpx.get(base + "/livez").status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def measure(url: str, duration: int) -> dict[str, dict[str, float]]:
+    import httpx
+
+    with serve(url) as base:
         entry = ESTABLISHMENTS // 2
         results = {}
         for name, path in URLS.items():
@@ -502,9 +511,6 @@ def measure(url: str, duration: int) -> dict[str, dict[str, float]]:
             results[name]["bytes"] = len(response.content)
             print(f"  {name:<36} {results[name]}", flush=True)
         return results
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main() -> None:
