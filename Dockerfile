@@ -15,9 +15,9 @@ RUN python -m venv /opt/portal \
  && cp -r app/locale /opt/portal/locale-compiled
 
 FROM python:3.11-slim-bookworm
-# WeasyPrint needs Pango; DejaVu is the PDFs' font.
+# WeasyPrint needs Pango; DejaVu is the PDFs' font; certificates call HarfBuzz's subsetter.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core tzdata \
+ && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /srv/portal portal
 COPY --from=build /opt/portal /opt/portal
