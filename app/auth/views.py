@@ -14,7 +14,6 @@ from app.db import DbSession
 from app.errors import DomainError
 from app.i18n import _, get_locale, normalize_locale, set_locale
 from app.web import (
-    LANG_COOKIE,
     PostedForm,
     check_csrf,
     csrf_error_message,
@@ -22,6 +21,7 @@ from app.web import (
     redirect,
     render,
     safe_next,
+    set_language_cookie,
     set_session_id,
     validate_form,
 )
@@ -40,7 +40,7 @@ def switch_language(
     # Only the cookie is set without a valid token: a forged post can do no more than that.
     if user is not None and check_csrf(request, posted):
         service.set_user_locale(db_session=db, user=user, locale=locale)
-    response.set_cookie(LANG_COOKIE, locale, max_age=365 * 24 * 3600, path="/", samesite="lax")
+    set_language_cookie(request, response, locale)
     return response
 
 
@@ -179,9 +179,7 @@ def login(request: Request, posted: PostedForm, db: DbSession) -> Response:
             response = redirect(request, next_url)
             set_session_id(request, response, sid)
             if request.state.cookie_locale is None:
-                response.set_cookie(
-                    LANG_COOKIE, user.locale, max_age=365 * 24 * 3600, path="/", samesite="lax"
-                )
+                set_language_cookie(request, response, user.locale)
             else:
                 set_locale(request.state.cookie_locale)
             return response
