@@ -301,6 +301,23 @@ def reset_password(*, db_session: Session, token: str, password: str) -> User:
     return user
 
 
+def change_password(
+    *, db_session: Session, user: User, current_password: str, new_password: str
+) -> str:
+    """Change a signed-in user's password: every session of the account ends, and the one in use
+    goes on under a new id (returned, for the cookie)."""
+    if not verify_password(user.password_hash, current_password):
+        raise DomainError(_("The current password is not right"), "current_password")
+    problem = password_problem(new_password, user.email)
+    if problem:
+        raise DomainError(problem, "password")
+    user.password_hash = hash_password(new_password)
+    user.password_changed_at = utcnow()
+    end_all_sessions(db_session=db_session, user=user)
+    db_session.flush()
+    return start_session(db_session=db_session, user=user)
+
+
 def set_user_locale(*, db_session: Session, user: User, locale: str) -> None:
     user.locale = locale
     db_session.flush()

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.auth import service
-from app.auth.dependencies import CurrentUser
-from app.auth.forms import EmailForm, LoginForm, RegisterForm, ResetForm
+from app.auth.dependencies import CurrentUser, SignedInUser
+from app.auth.forms import ChangePasswordForm, EmailForm, LoginForm, RegisterForm, ResetForm
 from app.db import DbSession
 from app.errors import DomainError
 from app.i18n import _, get_locale, normalize_locale, set_locale
@@ -285,3 +285,38 @@ def reset(request: Request, token: str, posted: PostedForm, db: DbSession) -> Re
         {"form": form, "token": token, "problem": problem},
         status_code=400,
     )
+
+
+@router.get("/account/password")
+def change_password_page(request: Request, user: SignedInUser) -> HTMLResponse:
+    return render(request, "account/password.html", {"form": form_state()})
+
+
+@router.post("/account/password")
+def change_password(
+    request: Request, posted: PostedForm, db: DbSession, user: SignedInUser
+) -> Response:
+    """A new password ends every other session of the account; this one goes on under a new id."""
+    data, form = validate_form(request, ChangePasswordForm, posted)
+    if data is not None:
+        try:
+            sid = service.change_password(
+                db_session=db,
+                user=user,
+                current_password=data.current_password,
+                new_password=data.password,
+            )
+        except DomainError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            response = redirect(
+                request,
+                "/dashboard",
+                flash=_(
+                    "Your password has been changed. Every other browser signed in to your "
+                    "account has been signed out."
+                ),
+            )
+            set_session_id(request, response, sid)
+            return response
+    return render(request, "account/password.html", {"form": form}, status_code=400)
