@@ -348,3 +348,18 @@ def test_command_line_dry_run_then_import(cli, db, tmp_path):
     assert "Nothing to import" in again.stdout
     bad = cli("import", str(DATA / "signatories_with_errors.csv"), "--dry-run")
     assert "row 4, Departamento:" in bad.stdout and "Atlántida" in bad.stdout
+
+
+def test_the_errors_workbook_keeps_formulas_as_text(db, tmp_path):
+    """A cell of the uploaded file that looks like a formula comes back as text, never as a
+    formula the spreadsheet would run."""
+    source = (DATA / "signatories_with_errors.csv").read_text(encoding="utf-8").splitlines()
+    formula = '=HYPERLINK("http://x.example","Abrir")'
+    bad = source[2].split(";")
+    bad[3] = formula
+    path = tmp_path / "formulas.csv"
+    path.write_text("\n".join([source[0], ";".join(bad)]) + "\n", encoding="utf-8")
+    preview = service.preview_file(db_session=db, path=path, filename=path.name)
+    sheet = load_workbook(io.BytesIO(service.errors_workbook(path=path, preview=preview))).active
+    cell = sheet.cell(row=2, column=4)
+    assert cell.value == formula and cell.data_type == "s"
