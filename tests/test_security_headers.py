@@ -143,3 +143,33 @@ def test_a_plain_http_portal_sends_hsts_to_requests_that_came_over_https(app):
     with TestClient(app, base_url="https://testserver") as client:
         assert_secure_headers(client.get("/register"), https=True)
         assert_secure_headers(client.get("/static/css/portal.css"), https=True)
+
+
+def test_signed_in_pages_are_never_stored_by_a_browser_or_proxy(client, db):
+    make_user(db, "rosa@hostal.pe")
+    sign_in(client, "rosa@hostal.pe")
+    for path in ("/dashboard", "/account/tokens", "/account/password", "/reports"):
+        assert client.get(path).headers["cache-control"] == "no-store", path
+
+
+def test_text_people_typed_is_shown_as_text_never_as_markup(client, db):
+    """Output encoding: a trade name written as HTML is escaped on every page that shows it."""
+    from tests.conftest import SIGNATURE, add_establishment
+
+    make_user(db, "rosa@hostal.pe")
+    sign_in(client, "rosa@hostal.pe")
+    name = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    establishment_id = add_establishment(client, trade_name=name)
+    assert (
+        post_form(client, f"/establishments/{establishment_id}/sign", SIGNATURE).status_code == 303
+    )
+    for path in (
+        "/dashboard",
+        f"/establishments/{establishment_id}",
+        f"/register/{establishment_id}",
+    ):
+        body = client.get(path).text
+        assert "<script>alert" not in body and "<img src=x" not in body, path
+        assert "&lt;script&gt;alert(" in body, path
+    found = client.get("/api/v1/register", params={"q": "script"}).json()
+    assert [item["trade_name"] for item in found["items"]] == [name]  # JSON carries it as data
