@@ -67,6 +67,7 @@ def serve(
         http="httptools",
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        server_header=False,  # no "server: uvicorn": the portal does not announce its software
     )
 
 

@@ -173,3 +173,44 @@ def test_text_people_typed_is_shown_as_text_never_as_markup(client, db):
         assert "&lt;script&gt;alert(" in body, path
     found = client.get("/api/v1/register", params={"q": "script"}).json()
     assert [item["trade_name"] for item in found["items"]] == [name]  # JSON carries it as data
+
+
+def test_portal_serve_announces_no_server_software(tmp_path):
+    """`portal serve` (uvicorn) sends the portal's headers and no `server: uvicorn`."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}",
+        "PORTAL_VAR_DIR": str(tmp_path),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=2) as answer:
+                    headers = answer.headers
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "portal serve did not answer"
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    assert headers.get("server") is None
+    assert headers.get("x-content-type-options") == "nosniff"
+    assert "frame-ancestors 'none'" in headers.get("content-security-policy", "")
