@@ -267,7 +267,12 @@ def reset(request: Request, token: str, posted: PostedForm, db: DbSession) -> Re
     problem = None
     if data is not None:
         try:
-            service.reset_password(db_session=db, token=token, password=data.password)
+            service.reset_password(
+                db_session=db,
+                settings=request.app.state.settings,
+                token=token,
+                password=data.password,
+            )
         except DomainError as exc:
             if exc.field == "form":
                 problem = exc.message
@@ -302,6 +307,7 @@ def change_password(
         try:
             sid = service.change_password(
                 db_session=db,
+                settings=request.app.state.settings,
                 user=user,
                 current_password=data.current_password,
                 new_password=data.password,

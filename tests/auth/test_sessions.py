@@ -331,7 +331,9 @@ def test_nul_in_a_search_is_refused_not_a_crash(client):
 # --- 11. password change and timeouts ------
 
 
-def test_changing_the_password_ends_every_other_session_and_renews_this_one(client, app, db):
+def test_changing_the_password_ends_every_other_session_and_renews_this_one(
+    client, app, db, mailbox
+):
     _english(client)
     make_user(db, "rosa@hostal.pe")
     sign_in(client, "rosa@hostal.pe")
@@ -361,9 +363,11 @@ def test_changing_the_password_ends_every_other_session_and_renews_this_one(clie
     post_form(client, "/account/logout", {}, form_page="/dashboard")
     assert _login(client, "rosa@hostal.pe", PASSWORD).status_code == 400
     assert _login(client, "rosa@hostal.pe", new_password).status_code == 303
+    told = mailbox.last_to("rosa@hostal.pe")
+    assert "/account/password/forgot" in mailbox.body(told)
 
 
-def test_a_wrong_current_password_changes_nothing(client, db):
+def test_a_wrong_current_password_changes_nothing(client, db, mailbox):
     _english(client)
     user = make_user(db, "rosa@hostal.pe")
     sign_in(client, "rosa@hostal.pe")
@@ -379,6 +383,7 @@ def test_a_wrong_current_password_changes_nothing(client, db):
     assert response.status_code == 400
     assert "The current password is not right" in " ".join(error_summary(response))
     assert field_value(response, "current_password") == ""  # never echoed back
+    assert mailbox.to("rosa@hostal.pe") == []
     db.expire_all()
     assert db.get(User, user.id).password_hash == user.password_hash
     assert client.get("/dashboard").status_code == 200
