@@ -194,6 +194,8 @@ def logout(request: Request, posted: PostedForm, db: DbSession) -> RedirectRespo
         service.end_session(db_session=db, sid=request.state.sid)
         response = redirect(request, "/", flash=_("You have signed out."), kind="info")
         set_session_id(request, response, secrets.token_urlsafe(32))
+        # The browser drops anything of the signed-in pages it kept (cookies are set just above).
+        response.headers["clear-site-data"] = '"cache", "storage"'
         return response
     return redirect(
         request, "/dashboard", flash=_("Sign out again: the form had expired."), kind="error"

@@ -257,6 +257,7 @@ def test_sign_out_ends_the_session_on_the_server(client, app, db):
     response = post_form(client, "/account/logout", {}, form_page="/dashboard")
     assert response.status_code == 303
     assert response.headers["location"] == "/"
+    assert response.headers["clear-site-data"] == '"cache", "storage"'
     assert "You have signed out" in flash_text(client.get("/"))
     assert client.cookies["portal_sid"] != signed_in_sid
     assert _dashboard_redirects_to_login(client)
