@@ -78,6 +78,7 @@ def serve(
         # 65 s outlasts the 60 s a reverse proxy usually keeps an idle upstream connection.
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_worker_healthcheck=30,
+        server_header=False,  # no "server: uvicorn": the portal does not announce its software
     )
 
 

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from babel.dates import format_date, format_time
 from fastapi import Depends, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -79,6 +79,7 @@ class PortalMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        secure = self.secure or scope.get("scheme") == "https"
         if b"%00" in scope.get("query_string", b"").lower() or "\x00" in scope.get("path", ""):
             if scope.get("path", "").startswith("/api/"):
                 await _plain_response(
@@ -87,9 +88,12 @@ class PortalMiddleware:
                     '{"type":"about:blank","title":"Bad request","status":400,"code":"bad_request",'
                     '"detail":"The address contains a NUL character.","errors":{}}',
                     "application/problem+json",
+                    secure,
                 )
                 return
-            await _plain_response(send, 400, "Bad request: the address contains a NUL character.")
+            await _plain_response(
+                send, 400, "Bad request: the address contains a NUL character.", secure=secure
+            )
             return
         cookies = _read_cookies(scope)
         sid = cookies.get(SESSION_COOKIE, "")
@@ -102,7 +106,6 @@ class PortalMiddleware:
         state["new_sid"] = new_sid
         state["cookie_locale"] = i18n.normalize_locale(cookies.get(LANG_COOKIE))
         i18n.set_locale(state["cookie_locale"] or i18n.DEFAULT_LOCALE)
-        secure = self.secure or scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -119,15 +122,15 @@ class PortalMiddleware:
 
 
 async def _plain_response(
-    send: Send, status: int, text: str, content_type: str = "text/plain; charset=utf-8"
+    send: Send,
+    status: int,
+    text: str,
+    content_type: str = "text/plain; charset=utf-8",
+    secure: bool = False,
 ) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", content_type.encode())],
-        }
-    )
+    headers = [(b"content-type", content_type.encode())]
+    headers += [(k.encode(), v.encode()) for k, v in security_headers(secure).items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": text.encode()})
 
 
@@ -163,11 +166,27 @@ def security_headers(secure: bool) -> dict[str, str]:
     return headers
 
 
+def _secure(request: Request) -> bool:
+    return request.app.state.settings.secure_cookies or request.url.scheme == "https"
+
+
 def set_session_id(request: Request, response: RedirectResponse | HTMLResponse, sid: str) -> None:
     """Hand the browser a new session id (at sign-in and sign-out)."""
     request.state.sid = sid
-    secure = request.app.state.settings.secure_cookies or request.url.scheme == "https"
-    response.headers.append("set-cookie", session_cookie(sid, secure))
+    response.headers.append("set-cookie", session_cookie(sid, _secure(request)))
+
+
+def set_language_cookie(request: Request, response: Response, locale: str) -> None:
+    """Remember the language for a year (HttpOnly: no script reads it; Secure over https)."""
+    response.set_cookie(
+        LANG_COOKIE,
+        locale,
+        max_age=365 * 24 * 3600,
+        path="/",
+        httponly=True,
+        secure=_secure(request),
+        samesite="lax",
+    )
 
 
 # --- CSRF ------
@@ -339,7 +358,9 @@ def render(
     }
     response = HTMLResponse(templates.get_template(template).render(page), status_code=status_code)
     if flashes:
-        response.delete_cookie(FLASH_COOKIE, path="/")
+        response.delete_cookie(
+            FLASH_COOKIE, path="/", httponly=True, secure=_secure(request), samesite="lax"
+        )
     response.headers["cache-control"] = "no-store" if page["current_user"] else "no-cache"
     return response
 
@@ -351,7 +372,9 @@ def redirect(
     response = RedirectResponse(url, status_code=303)
     if flash:
         value = _flash_serializer(request).dumps([[kind, flash]])
-        response.set_cookie(FLASH_COOKIE, value, path="/", httponly=True, samesite="lax")
+        response.set_cookie(
+            FLASH_COOKIE, value, path="/", httponly=True, secure=_secure(request), samesite="lax"
+        )
     return response
 
 

@@ -28,7 +28,15 @@ from app.clock import LIMA, today
 from app.db import DbSession
 from app.i18n import _, lazy_gettext
 from app.jurisdiction import current_scheme
-from app.web import FormState, form_state, max_length, render, single_line, template_filter
+from app.web import (
+    FormState,
+    form_state,
+    max_length,
+    render,
+    single_line,
+    spreadsheet_cell,
+    template_filter,
+)
 
 router = APIRouter()
 AuditReader = Annotated[User, Depends(require(Permission.READ_AUDIT))]
@@ -292,22 +300,22 @@ def _csv_rows(engine: Engine, user: User, filters: AuditFilter) -> Iterator[byte
         for count, entry in enumerate(
             iter_readable(db_session=session, user=user, filters=filters), start=1
         ):
-            writer.writerow(
-                [
-                    entry.id,
-                    entry.at.isoformat(),
-                    entry.actor_email,
-                    entry.action,
-                    entry.object_type,
-                    entry.object_id,
-                    entry.region or "",
-                    entry.summary,
-                    "" if entry.before is None else _compact(entry.before),
-                    "" if entry.after is None else _compact(entry.after),
-                    entry.prev_hash,
-                    entry.hash,
-                ]
-            )
+            row = [
+                entry.id,
+                entry.at.isoformat(),
+                entry.actor_email,
+                entry.action,
+                entry.object_type,
+                entry.object_id,
+                entry.region or "",
+                entry.summary,
+                "" if entry.before is None else _compact(entry.before),
+                "" if entry.after is None else _compact(entry.after),
+                entry.prev_hash,
+                entry.hash,
+            ]
+            # Summaries carry names operators typed: a spreadsheet must show them, never run them.
+            writer.writerow([spreadsheet_cell(value) for value in row])
             if count % CSV_BATCH == 0:
                 yield out.getvalue().encode("utf-8")
                 out.seek(0)

@@ -112,3 +112,18 @@ class ResetForm(FormModel):
         if "password" in info.data and value != info.data["password"]:
             raise ValueError(_("The two passwords are not the same: type them again"))
         return value
+
+
+class ChangePasswordForm(ResetForm):
+    secret_fields: ClassVar[frozenset[str]] = frozenset(
+        {"current_password", "password", "password_confirm"}
+    )
+
+    current_password: str = ""
+
+    @field_validator("current_password")
+    @classmethod
+    def _check_current(cls, value: str) -> str:
+        if not value:
+            raise ValueError(_("Enter your current password"))
+        return value

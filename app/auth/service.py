@@ -279,7 +279,18 @@ def check_reset_token(*, db_session: Session, token: str) -> None:
     _use_token(db_session=db_session, token=token, purpose="reset_password")
 
 
-def reset_password(*, db_session: Session, token: str, password: str) -> User:
+def _tell_password_changed(*, db_session: Session, settings: Settings, user: User) -> None:
+    """A mail to the account's owner: a change they did not make is then noticed."""
+    queue_mail(
+        db_session=db_session,
+        to=user.email,
+        template="password_changed",
+        locale=user.locale,
+        context={"base_url": settings.base_url},
+    )
+
+
+def reset_password(*, db_session: Session, settings: Settings, token: str, password: str) -> User:
     """Set a new password from a reset link; every open session of the account ends."""
     record = _use_token(db_session=db_session, token=token, purpose="reset_password")
     user = db_session.get(User, record.user_id)
@@ -297,8 +308,32 @@ def reset_password(*, db_session: Session, token: str, password: str) -> User:
         delete(LoginFailure).where(LoginFailure.key == "account:" + user.email[:250])
     )
     end_all_sessions(db_session=db_session, user=user)
+    _tell_password_changed(db_session=db_session, settings=settings, user=user)
     db_session.flush()
     return user
+
+
+def change_password(
+    *,
+    db_session: Session,
+    settings: Settings,
+    user: User,
+    current_password: str,
+    new_password: str,
+) -> str:
+    """Change a signed-in user's password: every session of the account ends, and the one in use
+    goes on under a new id (returned, for the cookie)."""
+    if not verify_password(user.password_hash, current_password):
+        raise DomainError(_("The current password is not right"), "current_password")
+    problem = password_problem(new_password, user.email)
+    if problem:
+        raise DomainError(problem, "password")
+    user.password_hash = hash_password(new_password)
+    user.password_changed_at = utcnow()
+    end_all_sessions(db_session=db_session, user=user)
+    _tell_password_changed(db_session=db_session, settings=settings, user=user)
+    db_session.flush()
+    return start_session(db_session=db_session, user=user)
 
 
 def set_user_locale(*, db_session: Session, user: User, locale: str) -> None:

@@ -8,13 +8,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.auth import service
-from app.auth.dependencies import CurrentUser
-from app.auth.forms import EmailForm, LoginForm, RegisterForm, ResetForm
+from app.auth.dependencies import CurrentUser, SignedInUser
+from app.auth.forms import ChangePasswordForm, EmailForm, LoginForm, RegisterForm, ResetForm
 from app.db import DbSession
 from app.errors import DomainError
 from app.i18n import _, get_locale, normalize_locale, set_locale
 from app.web import (
-    LANG_COOKIE,
     PostedForm,
     check_csrf,
     csrf_error_message,
@@ -22,6 +21,7 @@ from app.web import (
     redirect,
     render,
     safe_next,
+    set_language_cookie,
     set_session_id,
     validate_form,
 )
@@ -40,7 +40,7 @@ def switch_language(
     # Only the cookie is set without a valid token: a forged post can do no more than that.
     if user is not None and check_csrf(request, posted):
         service.set_user_locale(db_session=db, user=user, locale=locale)
-    response.set_cookie(LANG_COOKIE, locale, max_age=365 * 24 * 3600, path="/", samesite="lax")
+    set_language_cookie(request, response, locale)
     return response
 
 
@@ -179,9 +179,7 @@ def login(request: Request, posted: PostedForm, db: DbSession) -> Response:
             response = redirect(request, next_url)
             set_session_id(request, response, sid)
             if request.state.cookie_locale is None:
-                response.set_cookie(
-                    LANG_COOKIE, user.locale, max_age=365 * 24 * 3600, path="/", samesite="lax"
-                )
+                set_language_cookie(request, response, user.locale)
             else:
                 set_locale(request.state.cookie_locale)
             return response
@@ -196,6 +194,8 @@ def logout(request: Request, posted: PostedForm, db: DbSession) -> RedirectRespo
         service.end_session(db_session=db, sid=request.state.sid)
         response = redirect(request, "/", flash=_("You have signed out."), kind="info")
         set_session_id(request, response, secrets.token_urlsafe(32))
+        # The browser drops anything of the signed-in pages it kept (cookies are set just above).
+        response.headers["clear-site-data"] = '"cache", "storage"'
         return response
     return redirect(
         request, "/dashboard", flash=_("Sign out again: the form had expired."), kind="error"
@@ -269,7 +269,12 @@ def reset(request: Request, token: str, posted: PostedForm, db: DbSession) -> Re
     problem = None
     if data is not None:
         try:
-            service.reset_password(db_session=db, token=token, password=data.password)
+            service.reset_password(
+                db_session=db,
+                settings=request.app.state.settings,
+                token=token,
+                password=data.password,
+            )
         except DomainError as exc:
             if exc.field == "form":
                 problem = exc.message
@@ -287,3 +292,39 @@ def reset(request: Request, token: str, posted: PostedForm, db: DbSession) -> Re
         {"form": form, "token": token, "problem": problem},
         status_code=400,
     )
+
+
+@router.get("/account/password")
+def change_password_page(request: Request, user: SignedInUser) -> HTMLResponse:
+    return render(request, "account/password.html", {"form": form_state()})
+
+
+@router.post("/account/password")
+def change_password(
+    request: Request, posted: PostedForm, db: DbSession, user: SignedInUser
+) -> Response:
+    """A new password ends every other session of the account; this one goes on under a new id."""
+    data, form = validate_form(request, ChangePasswordForm, posted)
+    if data is not None:
+        try:
+            sid = service.change_password(
+                db_session=db,
+                settings=request.app.state.settings,
+                user=user,
+                current_password=data.current_password,
+                new_password=data.password,
+            )
+        except DomainError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            response = redirect(
+                request,
+                "/dashboard",
+                flash=_(
+                    "Your password has been changed. Every other browser signed in to your "
+                    "account has been signed out."
+                ),
+            )
+            set_session_id(request, response, sid)
+            return response
+    return render(request, "account/password.html", {"form": form}, status_code=400)

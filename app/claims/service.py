@@ -283,6 +283,19 @@ def pending_claims(*, db_session: Session, user: User) -> list[PendingClaim]:
     return [PendingClaim(c, e, email) for c, e, email in rows]
 
 
+def pending_claim(*, db_session: Session, reviewer: User, claim_id: int) -> PendingClaim:
+    """A request this reviewer may decide, or NotFound (another region's, decided, or unknown)."""
+    if not has_permission(reviewer.role, Permission.DECIDE_CLAIMS):
+        raise DomainError(_("Only reviewers can decide on claims"))
+    found = next(
+        (p for p in pending_claims(db_session=db_session, user=reviewer) if p.claim.id == claim_id),
+        None,
+    )
+    if found is None:
+        raise NotFound()
+    return found
+
+
 def decide(
     *,
     db_session: Session,
@@ -293,14 +306,7 @@ def decide(
     reason: str = "",
 ) -> PendingClaim:
     """Approve (the claimer becomes the operator) or refuse a request; the claimer is told by mail."""
-    if not has_permission(reviewer.role, Permission.DECIDE_CLAIMS):
-        raise DomainError(_("Only reviewers can decide on claims"))
-    found = next(
-        (p for p in pending_claims(db_session=db_session, user=reviewer) if p.claim.id == claim_id),
-        None,
-    )
-    if found is None:
-        raise NotFound()
+    found = pending_claim(db_session=db_session, reviewer=reviewer, claim_id=claim_id)
     reason = reason.strip()
     if not approve and not reason:
         raise DomainError(_("Give the reason"), "reason")

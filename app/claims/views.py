@@ -259,6 +259,7 @@ def claims_page(request: Request, db: DbSession, user: ClaimReviewer) -> HTMLRes
 def approve(
     request: Request, claim_id: RecordId, posted: PostedForm, db: DbSession, user: ClaimReviewer
 ) -> Response:
+    service.pending_claim(db_session=db, reviewer=user, claim_id=claim_id)
     _data, form = validate_form(request, FormModel, posted)
     if not form.has_errors:
         try:
@@ -288,6 +289,8 @@ def approve(
 def refuse(
     request: Request, claim_id: RecordId, posted: PostedForm, db: DbSession, user: ClaimReviewer
 ) -> Response:
+    # Another region's claim is a 404 before the form is looked at, as on every other route.
+    service.pending_claim(db_session=db, reviewer=user, claim_id=claim_id)
     data, form = validate_form(request, RefuseForm, posted)
     if data is not None:
         try:

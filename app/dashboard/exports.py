@@ -10,7 +10,7 @@ from openpyxl.styles import Font
 
 from app.dashboard.service import COLUMNS, Counts, Figures
 from app.i18n import _
-from app.web import category_name, region_name
+from app.web import category_name, region_name, spreadsheet_cell
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -42,8 +42,8 @@ def to_csv(figures: Figures) -> bytes:
     """UTF-8 with a byte order mark, so that Excel shows the accents of region names right."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header())
-    writer.writerows(table(figures))
+    writer.writerow([spreadsheet_cell(cell) for cell in header()])
+    writer.writerows([spreadsheet_cell(cell) for cell in row] for row in table(figures))
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 

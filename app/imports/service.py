@@ -714,6 +714,18 @@ def list_batches(*, db_session: Session, limit: int = 50) -> list[ImportBatch]:
     )
 
 
+def _text_cell(sheet, value: object) -> object:  # type: ignore[no-untyped-def]
+    """Text that starts with "=" kept as text: openpyxl would otherwise write it as a formula that
+    the spreadsheet runs when the workbook is opened."""
+    if not (isinstance(value, str) and value.startswith("=")):
+        return value
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"
+    return cell
+
+
 def errors_workbook(*, path: Path, preview: Preview) -> bytes:
     """The rows with errors as the file has them, plus a column saying what to fix: correct them
     and upload this workbook again (the extra column is ignored)."""
@@ -735,7 +747,7 @@ def errors_workbook(*, path: Path, preview: Preview) -> bytes:
             values = [c if isinstance(c, (int, float, date)) else cell_text(c) for c in cells]
             values = (values + [""] * width)[:width]
             messages = "; ".join(f"{e.column}: {e.message}" for e in by_row[number])
-            sheet.append([*values, number, messages])
+            sheet.append([_text_cell(sheet, v) for v in [*values, number, messages]])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

@@ -534,3 +534,13 @@ def test_long_logs_are_paginated(client, db, staff):
     assert len(rows(client.get("/audit?page=9"))) == 5  # past the end: the last page
     assert client.get("/audit?page=abc").status_code == 400
     assert len(read_csv(client.get("/audit.csv"))) == 55
+
+
+def test_the_csv_never_hands_a_spreadsheet_a_formula(client, db, staff):
+    """A trade name typed as a formula is shown as text when the export is opened."""
+    formulas = ['=HYPERLINK("http://x.example","Ñusta")', "+51 84 251234", "-2+3", "@SUM(A1)"]
+    for summary in formulas:
+        write(db, staff, summary=summary)
+    sign_in(client, staff.email)
+    summaries = [row["summary"] for row in read_csv(client.get("/audit.csv"))]
+    assert sorted(summaries) == sorted("'" + s for s in formulas)

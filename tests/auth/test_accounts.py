@@ -444,6 +444,10 @@ def test_reset_sets_the_new_password_and_signs_out_everywhere(client, app, db, m
 
     assert _login(client, "rosa@hostal.pe", PASSWORD).status_code == 400
     assert _login(client, "rosa@hostal.pe", NEW_PASSWORD).status_code == 303
+    # The owner is told, so a change they did not make is noticed (in Spanish: the account's).
+    told = mailbox.last_to("rosa@hostal.pe")
+    assert "contraseña" in told["Subject"].lower()
+    assert "/account/password/forgot" in mailbox.body(told)
 
 
 def test_reset_refuses_a_weak_password_and_the_link_still_works(client, db, mailbox):

@@ -1,11 +1,14 @@
 """Signing in and out as a person and an attacker meet it: forms that come from elsewhere, guessing
 passwords, session cookies, and where you land after signing in."""
 
+from datetime import timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
 from app.auth.models import LoginFailure, User, UserSession
+from app.db import utcnow
 from app.establishments.models import Establishment
 from app.main import create_app
 from tests.conftest import (
@@ -254,6 +257,7 @@ def test_sign_out_ends_the_session_on_the_server(client, app, db):
     response = post_form(client, "/account/logout", {}, form_page="/dashboard")
     assert response.status_code == 303
     assert response.headers["location"] == "/"
+    assert response.headers["clear-site-data"] == '"cache", "storage"'
     assert "You have signed out" in flash_text(client.get("/"))
     assert client.cookies["portal_sid"] != signed_in_sid
     assert _dashboard_redirects_to_login(client)
@@ -323,3 +327,93 @@ def test_nul_in_sign_in_email_is_a_message_not_a_crash(client):
 
 def test_nul_in_a_search_is_refused_not_a_crash(client):
     assert client.get("/register?q=a%00b").status_code == 400
+
+
+# --- 11. password change and timeouts ------
+
+
+def test_changing_the_password_ends_every_other_session_and_renews_this_one(
+    client, app, db, mailbox
+):
+    _english(client)
+    make_user(db, "rosa@hostal.pe")
+    sign_in(client, "rosa@hostal.pe")
+    before_change = client.cookies["portal_sid"]
+    with TestClient(app, follow_redirects=False) as phone:
+        sign_in(phone, "rosa@hostal.pe")
+        assert phone.get("/dashboard").status_code == 200
+        new_password = "Colca-Canyon-Condor-77"
+        response = post_form(
+            client,
+            "/account/password",
+            {
+                "current_password": PASSWORD,
+                "password": new_password,
+                "password_confirm": new_password,
+            },
+        )
+        assert response.status_code == 303, error_summary(response)
+        assert "Every other browser" in flash_text(client.get("/dashboard"))
+        # This browser goes on, under a new id; the old id and the other browser are signed out.
+        assert client.cookies["portal_sid"] != before_change
+        assert client.get("/dashboard").status_code == 200
+        assert _dashboard_redirects_to_login(phone)
+    with TestClient(app, follow_redirects=False, cookies={"portal_sid": before_change}) as copy:
+        assert _dashboard_redirects_to_login(copy)
+    assert _count(db, UserSession) == 1
+    post_form(client, "/account/logout", {}, form_page="/dashboard")
+    assert _login(client, "rosa@hostal.pe", PASSWORD).status_code == 400
+    assert _login(client, "rosa@hostal.pe", new_password).status_code == 303
+    told = mailbox.last_to("rosa@hostal.pe")
+    assert "/account/password/forgot" in mailbox.body(told)
+
+
+def test_a_wrong_current_password_changes_nothing(client, db, mailbox):
+    _english(client)
+    user = make_user(db, "rosa@hostal.pe")
+    sign_in(client, "rosa@hostal.pe")
+    response = post_form(
+        client,
+        "/account/password",
+        {
+            "current_password": WRONG_PASSWORD,
+            "password": "Colca-Canyon-Condor-77",
+            "password_confirm": "Colca-Canyon-Condor-77",
+        },
+    )
+    assert response.status_code == 400
+    assert "The current password is not right" in " ".join(error_summary(response))
+    assert field_value(response, "current_password") == ""  # never echoed back
+    assert mailbox.to("rosa@hostal.pe") == []
+    db.expire_all()
+    assert db.get(User, user.id).password_hash == user.password_hash
+    assert client.get("/dashboard").status_code == 200
+
+
+def _age_session(db, **ago: timedelta) -> None:
+    record = db.scalars(select(UserSession)).one()
+    for column, delta in ago.items():
+        setattr(record, column, getattr(record, column) - delta)
+    db.commit()
+
+
+def test_a_session_idle_longer_than_the_limit_ends(client, app, db):
+    make_user(db, "rosa@hostal.pe")
+    sign_in(client, "rosa@hostal.pe")
+    idle = timedelta(minutes=app.state.settings.session_idle_minutes)
+    _age_session(db, last_seen_at=idle - timedelta(minutes=5), created_at=idle)
+    assert client.get("/dashboard").status_code == 200  # still in time: seen again now
+    db.expire_all()
+    assert utcnow() - db.scalars(select(UserSession)).one().last_seen_at < timedelta(minutes=1)
+    _age_session(db, last_seen_at=idle + timedelta(minutes=1))
+    assert _dashboard_redirects_to_login(client)
+
+
+def test_a_session_ends_after_the_absolute_limit_even_when_in_use(client, app, db):
+    make_user(db, "rosa@hostal.pe")
+    sign_in(client, "rosa@hostal.pe")
+    absolute = timedelta(hours=app.state.settings.session_absolute_hours)
+    _age_session(db, created_at=absolute - timedelta(minutes=1))
+    assert client.get("/dashboard").status_code == 200
+    _age_session(db, created_at=timedelta(minutes=2))
+    assert _dashboard_redirects_to_login(client)  # used a second ago, but 12 hours old

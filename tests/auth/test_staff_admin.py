@@ -450,3 +450,20 @@ def test_reporting_period_changes_are_audited(client, db, admin):
     assert entries[1].before["grace_days"] == 30 and entries[1].after["grace_days"] == 15  # type: ignore[index]
     assert entries[2].before["closed"] is False and entries[2].after["closed"] is True  # type: ignore[index]
     assert entries[3].after["closed"] is False  # type: ignore[index]
+
+
+def test_disabling_stops_the_accounts_api_tokens_at_once(app, client, db, admin):
+    from app.api.tokens import create_token
+
+    ana = make_user(db, "ana@dircetur-cusco.gob.pe", role="reviewer", regions=("PE-CUS",))
+    _record, token = create_token(db_session=db, user=ana, name="sistema regional")
+    db.commit()
+    headers = {"authorization": f"Bearer {token}"}
+    with _new_client(app) as api:
+        assert api.get("/api/v1/reviews", headers=headers).status_code == 200
+        post_form(client, f"/admin/users/{ana.id}/disable", {}, "/admin/users")
+        refused = api.get("/api/v1/reviews", headers=headers)
+        assert refused.status_code == 401
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        post_form(client, f"/admin/users/{ana.id}/enable", {}, "/admin/users")
+        assert api.get("/api/v1/reviews", headers=headers).status_code == 200

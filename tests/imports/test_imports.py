@@ -348,3 +348,55 @@ def test_command_line_dry_run_then_import(cli, db, tmp_path):
     assert "Nothing to import" in again.stdout
     bad = cli("import", str(DATA / "signatories_with_errors.csv"), "--dry-run")
     assert "row 4, Departamento:" in bad.stdout and "Atlántida" in bad.stdout
+
+
+def test_the_errors_workbook_keeps_formulas_as_text(db, tmp_path):
+    """A cell of the uploaded file that looks like a formula comes back as text, never as a
+    formula the spreadsheet would run."""
+    source = (DATA / "signatories_with_errors.csv").read_text(encoding="utf-8").splitlines()
+    formula = '=HYPERLINK("http://x.example","Abrir")'
+    bad = source[2].split(";")
+    bad[3] = formula
+    path = tmp_path / "formulas.csv"
+    path.write_text("\n".join([source[0], ";".join(bad)]) + "\n", encoding="utf-8")
+    preview = service.preview_file(db_session=db, path=path, filename=path.name)
+    sheet = load_workbook(io.BytesIO(service.errors_workbook(path=path, preview=preview))).active
+    cell = sheet.cell(row=2, column=4)
+    assert cell.value == formula and cell.data_type == "s"
+
+
+def test_an_xlsx_with_an_external_entity_never_reads_the_file_it_names(db, tmp_path):
+    """XXE: a workbook whose sheet declares an entity pointing at a local file."""
+    import zipfile
+
+    from openpyxl import Workbook
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("CLAVE-SECRETA-1234")
+    rows = (DATA / "signatories_utf8_semicolon.csv").read_text(encoding="utf-8").splitlines()
+    workbook = Workbook()
+    name = "MARCADOR"
+    workbook.active.append(rows[0].split(";"))
+    workbook.active.append([name if i == 3 else v for i, v in enumerate(rows[1].split(";"))])
+    plain = tmp_path / "plain.xlsx"
+    workbook.save(plain)
+    crafted = tmp_path / "crafted.xlsx"
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(crafted, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                text = data.decode()
+                assert name in text
+                declaration = f'<!DOCTYPE worksheet [<!ENTITY xxe SYSTEM "file://{secret}">]>'
+                if "?>" in text:
+                    text = text.replace("?>", "?>" + declaration, 1)
+                else:
+                    text = declaration + text
+                text = text.replace(name, "&xxe;", 1)
+                data = text.encode()
+            target.writestr(item, data)
+    try:
+        preview = service.preview_file(db_session=db, path=crafted, filename="crafted.xlsx")
+    except service.ImportFileError:
+        return  # refused as unreadable: nothing was read either
+    assert "CLAVE-SECRETA" not in repr(preview)
