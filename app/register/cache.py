@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from sqlmodel import Session
+from sqlalchemy import Engine
 
 from app.clock import today
 from app.i18n import get_locale
-from app.register.models import register_version
+from app.register.models import read_register_version
 from app.web import FLASH_COOKIE, csrf_token
 
 #: What the pages are rendered with instead of the visitor's CSRF token (never sent out).
@@ -37,11 +38,47 @@ Key = tuple[str, bytes, str]
 Generation = tuple[int, date]
 
 
+class SharedRead:
+    """A value read again for every request, each read shared by the requests that arrived
+    before it started (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._reading = False
+        self._value = 0
+        self._started = -1  # when the read that gave `_value` started (time.monotonic_ns)
+        self.reads = 0
+
+    def get(self, read: Callable[[], int]) -> int:
+        arrived = time.monotonic_ns()
+        with self._changed:
+            while True:
+                if self._started > arrived:
+                    return self._value
+                if not self._reading:
+                    self._reading = True
+                    started = time.monotonic_ns()
+                    break
+                self._changed.wait()
+        value: int | None = None
+        try:
+            value = read()
+            return value
+        finally:
+            with self._changed:
+                self._reading = False
+                if value is not None:
+                    self._value, self._started = value, started
+                    self.reads += 1
+                self._changed.notify_all()
+
+
 class PageCache:
     """A least-recently-used cache of page bodies, bounded by their total size in bytes."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
+        self.version = SharedRead()
         self.size = 0
         self.hits = 0
         self.misses = 0
@@ -81,9 +118,7 @@ class PageCache:
                 self.size -= len(evicted)
 
 
-def cached_page(
-    request: Request, db_session: Session, render: Callable[[str], HTMLResponse]
-) -> HTMLResponse:
+def cached_page(request: Request, render: Callable[[str], HTMLResponse]) -> HTMLResponse:
     """The page `render(csrf_token)` makes for this URL, from the cache when it can be.
 
     `render` must depend only on the URL, the language and the public data."""
@@ -98,7 +133,8 @@ def cached_page(
     ):
         return render(csrf_token(request))
     # The version first: data read after it is at least as new as the generation it is kept under.
-    generation = (register_version(db_session), today())
+    engine: Engine = request.app.state.engine
+    generation = (cache.version.get(lambda: read_register_version(engine)), today())
     key = (request.url.path, query, get_locale())
     body = cache.get(key, generation)
     state = "hit"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -16,7 +19,7 @@ from app.conduct import service as conduct
 from app.db import make_engine
 from app.establishments.models import Establishment
 from app.imports import service as imports
-from app.register.cache import CSRF_PLACEHOLDER, PageCache
+from app.register.cache import CSRF_PLACEHOLDER, PageCache, SharedRead
 from app.register.models import PUBLIC_TABLES, register_version
 from app.reports import service as reports
 from app.reports.models import AnnualReport
@@ -320,3 +323,27 @@ def test_no_cache_when_turned_off(public, db, app):
     app.state.register_cache = PageCache(0)
     add_signatory(db, "Hostal Wiracocha")
     assert [_cache(public.get(SEARCH)) for _ in range(2)] == ["", ""]
+
+
+def test_a_version_read_serves_only_requests_that_arrived_before_it_started():
+    """So a write committed before a request came in is always seen by it; and the requests that
+    queue up during one read share the next one."""
+    shared = SharedRead()
+    release = threading.Event()
+    values = iter(range(1, 10))
+
+    def slow() -> int:
+        release.wait(10)
+        return next(values)
+
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(shared.get, slow)
+        while not shared._reading:
+            time.sleep(0.001)
+        waiting = [pool.submit(shared.get, slow) for _ in range(2)]
+        time.sleep(0.2)  # both have arrived while the first read runs
+        release.set()
+        assert first.result() == 1
+        assert [w.result() for w in waiting] == [2, 2]
+    assert shared.reads == 2
+    assert shared.get(lambda: next(values)) == 3  # one arriving later reads again
