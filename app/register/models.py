@@ -66,9 +66,12 @@ def watch_public_writes(engine: Engine) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _note_write(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip()[:1] not in "IiUuDdRrWw":
+        head = statement[:300].lstrip()
+        if head[:1] not in "IiUuDdRrWw":
             return  # SELECT, PRAGMA, SAVEPOINT…: the common case, decided on the first letter
-        if any(table.lower() in PUBLIC_TABLES for table in _WRITE.findall(statement)):
+        # The table written is named first, except after a WITH (search the whole statement).
+        tables = _WRITE.findall(statement) if head[:1] in "Ww" else _WRITE.findall(head)[:1]
+        if any(table.lower() in PUBLIC_TABLES for table in tables):
             conn.info[_DIRTY] = True
 
     @event.listens_for(engine, "commit")
