@@ -6,9 +6,11 @@
 
 Builds the data with bulk inserts (a SQLite file under /tmp and the PostgreSQL database
 `helper_c_bench`, override with --pg-url), prints the query plan of every search shape, then
-starts the app with uvicorn (2 workers) on loopback against each database and runs `wrk`
-(32 connections) on each URL, the bare endpoint `/livez` in the same run. Needs Debian's `wrk`
-(`apt-get install wrk`). Results go to stdout and to bench/results-register.json.
+starts the app with uvicorn (2 workers) on loopback against each database, once with the page
+cache and once without (every request a miss), and runs `wrk` (32 connections) on each URL, the
+bare endpoint `/livez` in the same run, then on a skewed spread of thousands of distinct URLs
+(a Lua script, which also counts the cache's hits). Needs Debian's `wrk` (`apt-get install wrk`).
+Results go to stdout and to bench/results-register.json.
 """
 
 from __future__ import annotations

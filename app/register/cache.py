@@ -127,7 +127,7 @@ def cached_page(request: Request, render: Callable[[str], HTMLResponse]) -> HTML
     if (
         cache is None
         or cache.max_bytes <= 0
-        or request.state.viewer is not None
+        or getattr(request.state, "viewer", "unknown") is not None  # signed in, or not known
         or FLASH_COOKIE in request.cookies
         or len(query) > _LONGEST_KEY
     ):
