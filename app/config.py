@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Requests a minute with one API token (counted in the database, across worker processes).
     api_rate_limit_per_minute: int = 120
 
+    # Rendered public register pages kept per worker process (bytes; 0 turns the cache off).
+    register_cache_bytes: int = 64_000_000
+
     session_idle_minutes: int = 120
     session_absolute_hours: int = 12
     login_max_failures_per_account: int = 5

@@ -40,7 +40,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value is not None else None
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, watch_public_writes: bool = True) -> Engine:
+    """The engine; unless told otherwise (the migrations, which run before the register's version
+    table exists), every committed write to the public register's tables moves its version on."""
+    engine = _engine(url)
+    if watch_public_writes:
+        from app.register.models import watch_public_writes as watch
+
+        watch(engine)
+    return engine
+
+
+def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

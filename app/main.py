@@ -34,6 +34,7 @@ from app.imports import views as import_views
 from app.noncompliance import views as noncompliance_views
 from app.opendata import views as opendata_views
 from app.register import views as register_views
+from app.register.cache import PageCache
 from app.reports import admin_views as period_admin_views
 from app.reports import views as report_views
 from app.reviews import views as review_views
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     app.state.storage = LocalStorage(settings.evidence_dir)
+    app.state.register_cache = PageCache(settings.register_cache_bytes)
 
     app.mount("/static", StaticFiles(directory=ROOT / "app" / "static"), name="static")
     for router in ROUTERS:

@@ -24,7 +24,8 @@ def upgrade(database_url: str, revision: str = "head") -> list[str]:
     from app.conduct.service import sync_code_versions
     from app.reports.service import sync_report_forms
 
-    engine = make_engine(database_url)
+    # Unwatched (app/db.py): `revision` may be older than the register's version table.
+    engine = make_engine(database_url, watch_public_writes=False)
     try:
         with Session(engine) as session:
             added = sync_code_versions(db_session=session)

@@ -9,6 +9,7 @@ from app.conduct.models import CodeVersion, SignatoryCounter, Signature
 from app.establishments.models import Establishment, EstablishmentOperator, RegisterTerm
 from app.imports.models import ImportBatch
 from app.mail import OutboxMessage
+from app.register.models import RegisterVersion
 from app.reports.models import (
     AnnualReport,
     Evidence,
@@ -28,6 +29,7 @@ __all__ = [
     "ImportBatch",
     "AuditEntry",
     "AuditHead",
+    "RegisterVersion",
     "ReviewDecision",
     "AnnualReport",
     "Evidence",

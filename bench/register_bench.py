@@ -6,9 +6,11 @@
 
 Builds the data with bulk inserts (a SQLite file under /tmp and the PostgreSQL database
 `helper_c_bench`, override with --pg-url), prints the query plan of every search shape, then
-starts the app with uvicorn (2 workers) on loopback against each database and runs `wrk`
-(32 connections) on each URL, the bare endpoint `/livez` in the same run. Needs Debian's `wrk`
-(`apt-get install wrk`). Results go to stdout and to bench/results-register.json.
+starts the app with uvicorn (2 workers) on loopback against each database, once with the page
+cache and once without (every request a miss), and runs `wrk` (32 connections) on each URL, the
+bare endpoint `/livez` in the same run, then on a skewed spread of thousands of distinct URLs
+(a Lua script, which also counts the cache's hits). Needs Debian's `wrk` (`apt-get install wrk`).
+Results go to stdout and to bench/results-register.json.
 """
 
 from __future__ import annotations
@@ -429,12 +431,77 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wrk(url: str, duration: int) -> dict[str, float]:
+def spread(rng: random.Random, entries: int = 5_000) -> list[str]:
+    """Thousands of distinct register URLs, most popular first: name prefixes and whole words
+    (with and without accents), two words, RUC prefixes, region + category, region + standing,
+    second and third pages, and establishment pages."""
+    regions = [r.code for r in current_scheme().regions]
+    words = [w for w in WORDS + [k for ks in KINDS.values() for k in ks] if len(w) >= 3]
+    searches: set[str] = set()
+    for word in words:
+        folded = fold(word)
+        searches.add(word.lower())
+        searches.update(folded[:n] for n in range(3, len(folded) + 1))
+    while len(searches) < 2_500:
+        kind = rng.choice(KINDS[rng.choice(list(KINDS))])
+        searches.add(f"{kind} {rng.choice(WORDS)}".lower())
+    urls = ["/register?q=" + quote(q) for q in sorted(searches)]
+    urls += [
+        f"/register?q={_ruc(rng.randrange(ESTABLISHMENTS))[:n]}"
+        for n in (5, 6, 7)
+        for _ in range(150)
+    ]
+    urls += [f"/register?region={r}&category={c}" for r in regions for c in KINDS]
+    urls += [f"/register?region={r}&standing=non_compliant" for r in regions[:8]]
+    urls += [u + "&page=" + str(p) for u in rng.sample(urls, 400) for p in (2, 3)]
+    urls += [f"/register/{i}" for i in rng.sample(range(1, ESTABLISHMENTS + 1), entries)]
+    urls = sorted(set(urls))
+    rng.shuffle(urls)
+    return urls
+
+
+# wrk: each request picks the URL of rank i with probability ~1/i (i = n^u, u uniform): a few
+# searches are very popular, most are rare. Counts the pages served from the cache.
+LUA = """
+urls = {}
+for line in io.lines(os.getenv("REGISTER_URLS")) do urls[#urls + 1] = line end
+n = #urls
+hits, misses = 0, 0
+local threads, counter = {}, 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+  table.insert(threads, thread)
+end
+function init(args) math.randomseed(os.time() * 100 + id) end
+function request()
+  return wrk.format("GET", urls[math.floor(n ^ math.random())])
+end
+function response(status, headers, body)
+  local state = headers["x-register-cache"]
+  if state == "hit" then hits = hits + 1 elseif state == "miss" then misses = misses + 1 end
+end
+function done(summary, latency, requests)
+  local h, m = 0, 0
+  for _, t in ipairs(threads) do h = h + t:get("hits"); m = m + t:get("misses") end
+  io.write(string.format("CACHE hits=%d misses=%d\\n", h, m))
+end
+"""
+
+
+def _wrk(url: str, duration: int, urls: list[str] | None = None) -> dict[str, float]:
+    command = ["wrk", "-t2", "-c32", f"-d{duration}s", "--latency"]
+    env = dict(os.environ)
+    if urls is not None:
+        folder = Path("/tmp/register_bench_wrk")
+        folder.mkdir(exist_ok=True)
+        (folder / "urls.txt").write_text("\n".join(urls) + "\n")
+        (folder / "spread.lua").write_text(LUA)
+        env["REGISTER_URLS"] = str(folder / "urls.txt")
+        command += ["-s", str(folder / "spread.lua")]
+    load = os.getloadavg()[0]
     out = subprocess.run(
-        ["wrk", "-t2", "-c32", f"-d{duration}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
+        [*command, url], capture_output=True, text=True, check=True, env=env
     ).stdout
 
     def ms(label: str) -> float:
@@ -445,18 +512,24 @@ def _wrk(url: str, duration: int) -> dict[str, float]:
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
+    result = {
         "rps": rps,
         "p50_ms": ms("50"),
         "p99_ms": ms("99"),
         "non_2xx": int(errors.group(1)) if errors else 0,
+        "load_1min": round((load + os.getloadavg()[0]) / 2, 1),
     }
+    cache = re.search(r"CACHE hits=(\d+) misses=(\d+)", out)
+    if cache:
+        hits, misses = int(cache.group(1)), int(cache.group(2))
+        result["hit_rate"] = round(hits / max(1, hits + misses), 3)
+    return result
 
 
 @contextmanager
-def serve(url: str, workers: int = 2) -> Iterator[str]:
+def serve(url: str, workers: int = 2, cache_bytes: int | None = None) -> Iterator[str]:
     """The app as `portal serve` runs it (uvicorn, uvloop, httptools) on a free loopback port;
-    yields its base URL."""
+    yields its base URL. `cache_bytes` sets the register page cache (0: off)."""
     port = _free_port()
     env = {
         **os.environ,
@@ -464,6 +537,8 @@ def serve(url: str, workers: int = 2) -> Iterator[str]:
         "PORTAL_ENVIRONMENT": "development",
         "PYTHONPATH": str(ROOT),
     }
+    if cache_bytes is not None:
+        env["PORTAL_REGISTER_CACHE_BYTES"] = str(cache_bytes)
     # `portal serve` itself (uvicorn with its settings), with this checkout's code.
     server = subprocess.Popen(
         [
@@ -496,21 +571,37 @@ def serve(url: str, workers: int = 2) -> Iterator[str]:
         server.wait(timeout=30)
 
 
-def measure(url: str, duration: int) -> dict[str, dict[str, float]]:
+def measure(url: str, duration: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Each URL, then the spread of URLs, with the page cache (default size) and without it
+    (every request a miss), the bare endpoint measured in the same server each time."""
     import httpx
 
-    with serve(url) as base:
-        entry = ESTABLISHMENTS // 2
-        results = {}
-        for name, path in URLS.items():
-            target = base + path.format(entry=entry)
-            for _ in range(20):  # warm both workers' caches
-                response = httpx.get(target)
-                assert response.status_code == 200, (target, response.status_code)
-            results[name] = _wrk(target, duration)
-            results[name]["bytes"] = len(response.content)
-            print(f"  {name:<36} {results[name]}", flush=True)
-        return results
+    urls = spread(random.Random(7))
+    print(f"  spread: {len(urls)} distinct URLs", flush=True)
+    report: dict[str, dict[str, dict[str, float]]] = {}
+    for mode, cache_bytes in (("cached", None), ("uncached", 0)):
+        with serve(url, cache_bytes=cache_bytes) as base:
+            entry = ESTABLISHMENTS // 2
+            results: dict[str, dict[str, float]] = {}
+            for name, path in URLS.items():
+                target = base + path.format(entry=entry)
+                for _ in range(20):  # warm both workers
+                    response = httpx.get(target)
+                    assert response.status_code == 200, (target, response.status_code)
+                results[name] = _wrk(target, duration)
+                results[name]["bytes"] = len(response.content)
+                print(f"  {mode} {name:<36} {results[name]}", flush=True)
+            runs = {"bare, through the same Lua script": ["/livez"]}
+            if mode == "cached":
+                runs["spread of URLs, first pass (cache empty)"] = urls
+            runs["spread of URLs (skewed)"] = urls
+            for name, paths in runs.items():
+                # The first pass is long: the cache fills as a real site's would over time.
+                seconds = duration if len(paths) == 1 else 60 if "first" in name else duration * 3
+                results[name] = _wrk(base, seconds, paths)
+                print(f"  {mode} {name:<36} {results[name]}", flush=True)
+            report[mode] = results
+    return report
 
 
 def main() -> None:
@@ -557,14 +648,18 @@ def main() -> None:
     previous.update(report)
     out.write_text(json.dumps(previous, indent=1, ensure_ascii=False))
     for name, data in report.items():
-        results = data["results"]  # type: ignore[index]
-        bare = results["bare (/livez)"]["rps"]
-        print(f"\n{name}: | URL | req/s | p50 ms | p99 ms | ratio to bare | bytes |")
-        for label, r in results.items():
-            print(
-                f"| {label} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-                f"{r['rps'] / bare:.2f} | {r['bytes']} |"
-            )
+        for mode, results in data["results"].items():  # type: ignore[index]
+            print(f"\n{name}, {mode}: | URL | req/s | p50 ms | p99 ms | ratio | hit rate | load |")
+            for label, r in results.items():
+                bare = results[
+                    "bare, through the same Lua script"
+                    if "Lua" in label or "spread" in label
+                    else "bare (/livez)"
+                ]["rps"]
+                print(
+                    f"| {label} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                    f"{r['rps'] / bare:.2f} | {r.get('hit_rate', '')} | {r['load_1min']} |"
+                )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(_url())
+    # Not watched: the register's version table may not exist yet; workers restart after migrating.
+    engine = make_engine(_url(), watch_public_writes=False)
     with engine.connect() as connection:
         _run(connection)
     engine.dispose()

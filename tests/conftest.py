@@ -31,7 +31,7 @@ PG_URL = os.environ.get(
     "PORTAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-KEEP_TABLES = {"code_version", "report_form", "alembic_version"}
+KEEP_TABLES = {"code_version", "report_form", "alembic_version", "register_version"}
 
 
 def _postgres_reachable(url: str) -> str | None:

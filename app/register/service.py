@@ -38,7 +38,7 @@ from app.establishments.standing import (
     standing_from,
     standing_sql,
 )
-from app.reports.models import AnnualReport, ReportingPeriod
+from app.reports.models import ReportingPeriod
 
 PER_PAGE = 20
 #: Words of a query beyond these are ignored: six words pin down any establishment's name.
@@ -408,12 +408,8 @@ def public_page(*, db_session: Session, entry_id: int) -> PublicPage:
     if establishment is None or signature is None:
         raise NotFound()
     periods = list(db_session.scalars(select(ReportingPeriod)))
-    states = {
-        r.period_id: r.state
-        for r in db_session.scalars(
-            select(AnnualReport).where(AnnualReport.establishment_id == entry_id)
-        )
-    }
+    # Two columns, not whole reports with their answers (JSON): only the states are public.
+    states = report_states(db_session, [entry_id]).get(entry_id, {})
     on = today()
     signed_on = lima_date(signature.signed_at)
     years = [

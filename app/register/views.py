@@ -16,6 +16,7 @@ from app.i18n import LOCALES, get_locale
 from app.jurisdiction import current_scheme
 from app.register import service
 from app.register.badge import badge_pdf, public_url
+from app.register.cache import cached_page
 from app.web import (
     category_name,
     category_option,
@@ -60,12 +61,17 @@ def read_query(request: Request) -> service.RegisterQuery:
 
 @router.get("/register")
 def register_search(request: Request, db: DbSession) -> HTMLResponse:
+    return cached_page(request, lambda csrf: _search_page(request, db, csrf))
+
+
+def _search_page(request: Request, db: DbSession, csrf: str) -> HTMLResponse:
     query = read_query(request)
     result = service.search(db_session=db, query=query)
     return render(
         request,
         "register/search.html",
         {
+            "csrf_token": csrf,
             "query": query,
             "form": form_state(
                 {
@@ -112,11 +118,16 @@ def _described(query: service.RegisterQuery) -> str:
 
 @router.get("/register/{entry_id}")
 def register_entry(request: Request, db: DbSession, entry_id: EntryId) -> HTMLResponse:
+    return cached_page(request, lambda csrf: _entry_page(request, db, entry_id, csrf))
+
+
+def _entry_page(request: Request, db: DbSession, entry_id: int, csrf: str) -> HTMLResponse:
     details = service.public_page(db_session=db, entry_id=entry_id)
     return render(
         request,
         "register/entry.html",
         {
+            "csrf_token": csrf,
             "details": details,
             "entry": details.entry,
             "public_url": public_url(request.app.state.settings.base_url, entry_id),

@@ -1,0 +1,349 @@
+"""The register's page cache never shows an old state, never mixes languages or visitors."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import event
+from sqlmodel import Session
+
+from app.clock import today
+from app.conduct import service as conduct
+from app.db import make_engine
+from app.establishments.models import Establishment
+from app.imports import service as imports
+from app.register.cache import CSRF_PLACEHOLDER, PageCache, SharedRead
+from app.register.models import PUBLIC_TABLES, register_version
+from app.reports import service as reports
+from app.reports.models import AnnualReport
+from tests.conftest import make_user, page, sign_in
+from tests.imports.test_imports import DATA
+from tests.register.conftest import add_signatory
+
+SEARCH = "/register?q=wiracocha"
+
+
+@pytest.fixture
+def public(client: TestClient) -> TestClient:
+    client.cookies.set("portal_lang", "en")
+    return client
+
+
+def _cache(response) -> str:  # type: ignore[no-untyped-def]
+    return response.headers.get("x-register-cache", "")
+
+
+def _reviewer(db: Session):  # type: ignore[no-untyped-def]
+    return make_user(db, "revisor@mincetur.gob.pe", role="reviewer", regions=("PE-CUS",))
+
+
+def test_a_suspension_shows_at_once_on_the_cached_search_and_page(public, db):
+    hostal = add_signatory(db, "Hostal Wiracocha")
+    entry = f"/register/{hostal.id}"
+    for url in (SEARCH, entry):
+        assert _cache(public.get(url)) == "miss"
+        assert _cache(public.get(url)) == "hit"
+    assert "Good standing" in page(public.get(SEARCH)).get_text(" ")
+
+    conduct.change_signature_status(
+        db_session=db,
+        settings=public.app.state.settings,
+        user=_reviewer(db),
+        establishment_id=hostal.id,
+        action="suspend",
+        reason="Denuncia en investigación",
+    )
+    db.commit()
+
+    search = public.get(SEARCH)
+    assert _cache(search) == "miss"
+    assert "Suspended" in page(search).select_one("table tbody").get_text(" ")
+    assert "Good standing" not in page(search).select_one("table tbody").get_text(" ")
+    shown = public.get(entry)
+    assert _cache(shown) == "miss"
+    assert "Suspended" in page(shown).get_text(" ")
+
+
+def test_a_rename_shows_at_once(public, db):
+    hostal = add_signatory(db, "Hostal Wiracocha")
+    public.get(SEARCH)
+    assert _cache(public.get(SEARCH)) == "hit"
+    hostal.trade_name = "Hostal Wiracocha Real"
+    db.add(hostal)
+    db.commit()
+    text = page(public.get(SEARCH)).get_text(" ")
+    assert "Hostal Wiracocha Real" in text
+    assert "Hostal Wiracocha Real" in page(public.get(f"/register/{hostal.id}")).get_text(" ")
+
+
+def test_an_approval_shows_at_once(public, db):
+    period = reports.create_period(
+        db_session=db,
+        data=reports.PeriodInput(
+            year=today().year - 1,
+            opens_on=today() - timedelta(days=60),
+            deadline=today() - timedelta(days=10),
+            grace_days=30,
+            cutoff_on=today() - timedelta(days=70),
+        ),
+    )
+    hostal = add_signatory(db, "Hostal Wiracocha")
+    report = AnnualReport(
+        establishment_id=hostal.id, period_id=period.id, state="submitted", content={}
+    )
+    db.add(report)
+    db.commit()
+    public.get(SEARCH)
+    assert "Pending review" in page(public.get(SEARCH)).select_one("tbody").get_text(" ")
+
+    report.state = "approved"
+    db.add(report)
+    db.commit()
+    assert "Good standing" in page(public.get(SEARCH)).select_one("tbody").get_text(" ")
+
+
+def test_an_import_by_core_bulk_inserts_shows_at_once(public, db):
+    add_signatory(db, "Tambopata Lodge Antiguo")
+    url = "/register?q=tambopata"
+    public.get(url)
+    assert _cache(public.get(url)) == "hit"
+    before = page(public.get(url)).get_text(" ")
+    assert "Tambopata Expeditions" not in before
+
+    path = DATA / "signatories_utf8_semicolon.csv"
+    imports.apply_file(db_session=db, path=path, filename=path.name, actor=None)
+    db.commit()
+
+    after = public.get(url)
+    assert _cache(after) == "miss"
+    assert "Tambopata Expeditions" in page(after).get_text(" ")
+
+
+def test_a_write_by_another_process_shows_at_once(public, db, app):
+    """The command line (or the other worker) writes through its own engine and connection."""
+    hostal = add_signatory(db, "Hostal Wiracocha")
+    public.get(SEARCH)
+    assert _cache(public.get(SEARCH)) == "hit"
+    other = make_engine(app.state.settings.database_url)
+    try:
+        with other.begin() as connection:
+            connection.execute(
+                Establishment.__table__.update()  # type: ignore[attr-defined]
+                .where(Establishment.__table__.c.id == hostal.id)  # type: ignore[attr-defined]
+                .values(district="San Blas")
+            )
+    finally:
+        other.dispose()
+    shown = public.get(f"/register/{hostal.id}")
+    assert _cache(shown) == "miss"
+    assert "San Blas" in page(shown).get_text(" ")
+
+
+def test_writes_that_are_rolled_back_or_private_keep_the_cache(public, db):
+    hostal = add_signatory(db, "Hostal Wiracocha")
+    version = register_version(db)
+    db.commit()
+    hostal.trade_name = "Nunca Guardado"
+    db.add(hostal)
+    db.flush()
+    db.rollback()
+    make_user(db, "alguien@example.pe")  # accounts are not public data
+    assert register_version(db) == version
+    db.commit()
+
+
+def test_the_calendar_moves_standings_without_any_write(public, db, monkeypatch):
+    """The deadline passes overnight: the next day's pages are made again."""
+    reports.create_period(
+        db_session=db,
+        data=reports.PeriodInput(
+            year=today().year - 1,
+            opens_on=today() - timedelta(days=60),
+            deadline=today(),
+            grace_days=30,
+            cutoff_on=today() - timedelta(days=70),
+        ),
+    )
+    db.commit()
+    add_signatory(db, "Hostal Wiracocha")
+    public.get(SEARCH)
+    assert "Good standing" in page(public.get(SEARCH)).select_one("tbody").get_text(" ")
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    monkeypatch.setattr("app.clock.utcnow", lambda: tomorrow)
+    later = public.get(SEARCH)
+    assert _cache(later) == "miss"
+    assert "Overdue" in page(later).select_one("tbody").get_text(" ")
+
+
+def test_languages_are_kept_apart(client, db):
+    add_signatory(db, "Hostal Wiracocha")
+    client.cookies.set("portal_lang", "es")
+    spanish = [client.get(SEARCH) for _ in range(2)]
+    client.cookies.set("portal_lang", "en")
+    english = [client.get(SEARCH) for _ in range(2)]
+    assert [_cache(r) for r in spanish + english] == ["miss", "hit", "miss", "hit"]
+    for response in spanish:
+        assert page(response).html["lang"] == "es"
+        assert "En regla" in response.text and "Good standing" not in response.text
+    for response in english:
+        assert page(response).html["lang"] == "en"
+        assert "Good standing" in response.text and "En regla" not in response.text
+
+
+def _csrf(response) -> str:  # type: ignore[no-untyped-def]
+    return page(response).find("input", {"name": "csrf_token"})["value"]
+
+
+def test_each_visitor_gets_their_own_token_and_menu(app, db):
+    """Signed-in pages are never cached or served to others; anonymous pages carry each
+    visitor's own CSRF token, which works for them."""
+    add_signatory(db, "Hostal Wiracocha")
+    make_user(db, "operadora@example.pe", role="operator")
+    with (
+        TestClient(app, follow_redirects=False) as signed,
+        TestClient(app, follow_redirects=False) as first,
+        TestClient(app, follow_redirects=False) as second,
+    ):
+        sign_in(signed, "operadora@example.pe")
+        mine = signed.get(SEARCH)
+        assert _cache(mine) == ""
+        assert "/dashboard" in mine.text
+
+        one = first.get(SEARCH)
+        two = second.get(SEARCH)
+        assert (_cache(one), _cache(two)) == ("miss", "hit")
+        for response in (one, two):
+            assert "/dashboard" not in response.text
+            assert "operadora@example.pe" not in response.text
+            assert CSRF_PLACEHOLDER not in response.text
+        assert _csrf(one) != _csrf(two)
+        assert _csrf(mine) not in one.text + two.text
+
+        # The second visitor's language switch, from the cached page, is accepted.
+        switched = second.post(
+            "/language", data={"csrf_token": _csrf(two), "lang": "en", "next": SEARCH}
+        )
+        assert switched.status_code == 303
+        assert page(second.get(SEARCH)).html["lang"] == "en"
+
+        # Still signed in, still their own menu, never an anonymous copy.
+        again = signed.get(SEARCH)
+        assert _cache(again) == "" and "/dashboard" in again.text
+
+
+def test_a_flash_message_is_never_cached(public, db, app):
+    add_signatory(db, "Hostal Wiracocha")
+    flash = URLSafeTimedSerializer(app.state.settings.secret_key, salt="flash")
+    public.cookies.set("portal_flash", flash.dumps([["success", "Changes saved"]]))
+    shown = public.get(SEARCH)
+    assert _cache(shown) == ""
+    assert "Changes saved" in shown.text
+    public.cookies.delete("portal_flash")
+    assert [_cache(public.get(SEARCH)) for _ in range(2)] == ["miss", "hit"]
+    assert "Changes saved" not in public.get(SEARCH).text
+
+
+def test_an_unknown_establishment_is_not_cached(public, db):
+    for _ in range(2):
+        response = public.get("/register/999999")
+        assert response.status_code == 404
+        assert _cache(response) == ""
+
+
+def test_the_pages_read_only_public_tables(public, db, app):
+    """PUBLIC_TABLES is what the version watches: a table read here but missing there would let
+    a change to it go unseen."""
+    period = reports.create_period(
+        db_session=db,
+        data=reports.PeriodInput(
+            year=2025,
+            opens_on=date(2026, 1, 1),
+            deadline=date(2026, 3, 31),
+            grace_days=30,
+            cutoff_on=date(2025, 12, 31),
+        ),
+    )
+    hostal = add_signatory(db, "Hostal Wiracocha")
+    db.add(
+        AnnualReport(establishment_id=hostal.id, period_id=period.id, state="approved", content={})
+    )
+    db.commit()
+    read: set[str] = set()
+
+    def note(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        read.update(
+            name.lower() for name in re.findall(r'\b(?:FROM|JOIN)\s+"?(\w+)', statement, re.I)
+        )
+
+    event.listen(app.state.engine, "before_cursor_execute", note)
+    try:
+        for url in (
+            SEARCH,
+            "/register?q=wira+hostal&region=PE-CUS&category=lodging",
+            "/register?region=PE-CUS&standing=good_standing",
+            f"/register?q={hostal.ruc[:6]}",
+            f"/register/{hostal.id}",
+        ):
+            assert public.get(url).status_code == 200
+    finally:
+        event.remove(app.state.engine, "before_cursor_execute", note)
+    assert "establishment" in read and "register_version" in read
+    # Besides the version: who the visitor is (signed-in visitors are never served from the cache).
+    assert read - {"register_version", "user_session", "user_account"} <= PUBLIC_TABLES
+
+
+def test_the_cache_is_bounded_by_bytes_and_keeps_one_generation():
+    cache = PageCache(max_bytes=8_000)
+    now = (1, date(2026, 12, 2))
+    for n in range(10):
+        assert cache.get(("/register", str(n).encode(), "es"), now) is None
+        cache.put(("/register", str(n).encode(), "es"), now, b"x" * 1_000)
+    assert cache.size <= 8_000
+    assert cache.get(("/register", b"0", "es"), now) is None  # the least recently used went
+    assert cache.get(("/register", b"9", "es"), now) == b"x" * 1_000
+    # A page rendered from an older version is neither served nor kept once a newer one is seen.
+    newer = (2, now[1])
+    assert cache.get(("/register", b"9", "es"), newer) is None
+    cache.put(("/register", b"old", "es"), now, b"old")
+    assert cache.get(("/register", b"old", "es"), now) is None
+    assert cache.get(("/register", b"old", "es"), newer) is None
+    # Too big for its share: not kept.
+    cache.put(("/register", b"big", "es"), newer, b"x" * 2_000)
+    assert cache.get(("/register", b"big", "es"), newer) is None
+
+
+def test_no_cache_when_turned_off(public, db, app):
+    app.state.register_cache = PageCache(0)
+    add_signatory(db, "Hostal Wiracocha")
+    assert [_cache(public.get(SEARCH)) for _ in range(2)] == ["", ""]
+
+
+def test_a_version_read_serves_only_requests_that_arrived_before_it_started():
+    """So a write committed before a request came in is always seen by it; and the requests that
+    queue up during one read share the next one."""
+    shared = SharedRead()
+    release = threading.Event()
+    values = iter(range(1, 10))
+
+    def slow() -> int:
+        release.wait(10)
+        return next(values)
+
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(shared.get, slow)
+        while not shared._reading:
+            time.sleep(0.001)
+        waiting = [pool.submit(shared.get, slow) for _ in range(2)]
+        time.sleep(0.2)  # both have arrived while the first read runs
+        release.set()
+        assert first.result() == 1
+        assert [w.result() for w in waiting] == [2, 2]
+    assert shared.reads == 2
+    assert shared.get(lambda: next(values)) == 3  # one arriving later reads again
