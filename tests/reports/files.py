@@ -3,6 +3,7 @@ byte, so each test shows exactly what is inside the file it sends)."""
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zipfile
@@ -37,6 +38,7 @@ def png(
     )
 
 
+@functools.cache
 def deflate_bomb(megabytes: int) -> bytes:
     """A zlib stream (about 1 KB per MB) that inflates to `megabytes` MB of zeros."""
     zeros = bytes(1 << 20)
