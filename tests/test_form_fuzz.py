@@ -571,3 +571,109 @@ def check_saved(app: Any) -> None:
 
 
 __all__ = ["text"]
+
+
+# Values at the edges, sent on purpose (the fuzzer rarely draws a whole valid form around them).
+EDGES = [
+    (
+        "admin",
+        "/admin/periods/new",
+        {
+            "year": "9999",
+            "opens_on": "01/01/9999",
+            "deadline": "31/12/9999",
+            "grace_days": "365",
+            "cutoff_on": "31/12/9999",
+        },
+    ),
+    (
+        "admin",
+        "/admin/periods/new",
+        {
+            "year": "1",
+            "opens_on": "01/01/0001",
+            "deadline": "01/01/0001",
+            "grace_days": "0",
+            "cutoff_on": "01/01/0001",
+        },
+    ),
+    (
+        "admin",
+        "/admin/periods/new",
+        {"year": "99999999999999999999", "grace_days": "99999999999999999999"},
+    ),
+    (
+        "admin",
+        "/admin/periods/{old_year}/edit",
+        {
+            "opens_on": "01/01/9999",
+            "deadline": "31/12/9999",
+            "grace_days": "365",
+            "cutoff_on": "31/12/9999",
+        },
+    ),
+    (
+        "operator",
+        "/establishments/{draft}/reports/{year}/sections/training",
+        {
+            "status": "done",
+            "narrative": "x",
+            "fig-staff_total": "1e309",
+            "fig-staff_trained": "99999999999999999999999",
+            "fig-sessions-0-date": "9999-12-31",
+            "fig-sessions-0-provider": "x",
+            "fig-sessions-0-hours": "1e309",
+        },
+    ),
+    (
+        "operator",
+        "/establishments/{draft}/reports/{year}/sections/training",
+        {
+            "status": "done",
+            "fig-staff_total": "-0",
+            "fig-sessions-99999999999-date": "2024-01-01",
+            "fig-sessions-0-hours": "NaN",
+        },
+    ),
+    (
+        "reviewer",
+        "/review/reports/{filed}",
+        {"submission": "99999999999999999999999", "decision": "approved"},
+    ),
+    (
+        "anonymous",
+        "/account/register",
+        {
+            "email": "a" * 300 + "@hostal.pe",
+            "password": "x" * 5000,
+            "password_confirm": "x" * 5000,
+            "privacy": "yes",
+        },
+    ),
+    (
+        "admin",
+        "/admin/users/new",
+        {
+            "email": "nueva@dircetur.gob.pe",
+            "role": "reviewer",
+            "regions": ["PE-CUS"] * 50 + ["PE-XXX"],
+        },
+    ),
+    ("admin", "/admin/users/{staff}/edit", {"role": "admin", "regions": ["\x00"]}),
+]
+
+
+@pytest.mark.parametrize(("role", "path", "data"), EDGES)
+def test_edge_values_never_fail_nor_half_save(world, role, path, data):  # type: ignore[no-untyped-def]
+    client = world.clients[role]
+    url = path.format(**world.ids)
+    shown = client.get(url)
+    fields = {"version": field_value(shown, "version")} if field_value(shown, "version") else {}
+    token = csrf_of(client, "/account/login" if role == "anonymous" else "/dashboard")
+    before = snapshot(world.app)
+    response = client.post(url, data={**fields, **data, "csrf_token": token})
+    assert response.status_code < 500
+    if response.status_code >= 400 or error_summary(response):
+        assert snapshot(world.app) == before
+    else:
+        check_saved(world.app)

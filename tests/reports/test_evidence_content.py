@@ -277,6 +277,7 @@ def test_hostile_files_are_refused_by_the_api(
         assert reason in body["detail"], case
     db.expire_all()
     assert db.scalar(select(func.count()).select_from(Evidence)) == 0
+    assert db.scalar(select(func.count()).select_from(AnnualReport)) == 0  # not even started
 
 
 # --- names ----------------------------------------------------------------------------------------
