@@ -49,6 +49,16 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        @event.listens_for(engine, "savepoint")
+        def _begin_before_savepoint(connection: Any, _name: str) -> None:
+            # Python's sqlite3 begins a transaction only before INSERT, UPDATE or DELETE: a
+            # SAVEPOINT as the first write would begin one of its own, and its RELEASE would
+            # commit it, out of reach of the request's rollback (a refused upload through the
+            # API left its report started). Begin the real transaction first.
+            dbapi_connection = connection.connection.dbapi_connection
+            if not dbapi_connection.in_transaction:
+                dbapi_connection.execute("BEGIN")
+
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 

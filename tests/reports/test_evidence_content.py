@@ -257,6 +257,8 @@ def test_hostile_files_are_refused_by_the_api(
     client, db, app, open_period, operator_token, signed_establishment
 ):
     url = f"/api/v1/establishments/{signed_establishment}/reports/{open_period.year}/evidence"
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(AnnualReport)) == 0
     for case in (
         "png-idat-2-gb",
         "jpeg-65000x65000",
@@ -275,6 +277,8 @@ def test_hostile_files_are_refused_by_the_api(
         body = is_problem(response, 422, "invalid_file")
         assert reason in body["errors"]["file"], case
         assert reason in body["detail"], case
+        db.expire_all()
+        assert db.scalar(select(func.count()).select_from(AnnualReport)) == 0, case
     db.expire_all()
     assert db.scalar(select(func.count()).select_from(Evidence)) == 0
     assert db.scalar(select(func.count()).select_from(AnnualReport)) == 0  # not even started
