@@ -20,7 +20,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlmodel import Session, SQLModel
 
 from app.establishments.forms import EstablishmentForm
@@ -568,9 +568,6 @@ def check_saved(app: Any) -> None:
         for table in SQLModel.metadata.sorted_tables:
             for row in db.execute(table.select()):
                 assert not any(isinstance(v, str) and "\x00" in v for v in row), (table.name, row)
-
-
-__all__ = ["text"]
 
 
 # Values at the edges, sent on purpose (the fuzzer rarely draws a whole valid form around them).
