@@ -46,8 +46,9 @@ from app.config import Settings
 from app.db import UTCDateTime, make_engine, utcnow
 
 FORMAT = 1
-#: Tables `portal db upgrade` fills (the Code text, the report forms): replaced, not "not empty".
-REFERENCE_TABLES = ("code_version", "report_form")
+#: Tables `portal db upgrade` fills (the Code text, the report forms, the register version's one
+#: row): replaced, not "not empty".
+REFERENCE_TABLES = ("code_version", "report_form", "register_version")
 
 
 class BackupRefused(Exception):

@@ -4,10 +4,37 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
+from urllib.parse import quote
+
+
+def clean_filename(
+    name: str, extension: str, *, accepted: tuple[str, ...] = (), fallback: str = "file"
+) -> str:
+    """An uploaded file's name made safe to keep, show and send back in a download header: no
+    folders, no control, invisible or direction-changing characters (U+202E would show
+    "fdp.exe" as "exe.pdf"), no leading dots, at most 120 characters, ending in `extension`
+    (or in the person's own spelling of it when it is one of `accepted`, e.g. ".JPEG")."""
+    name = unicodedata.normalize("NFC", name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C")
+    match = re.search(r"\.([A-Za-z0-9]{1,5})$", name)
+    stem = (name[: match.start()] if match else name).strip(" .")
+    stem = re.sub(r"[^\w\- ()]", "_", stem)[:120].strip(" ") or fallback
+    if match and "." + match.group(1).lower() in (accepted or (extension,)):
+        extension = "." + match.group(1)
+    return stem + extension
+
+
+def content_disposition(disposition: str, filename: str) -> str:
+    """A Content-Disposition header (RFC 6266): a plain ASCII name for old clients, the real
+    one percent-encoded in filename*; nothing in the name can end the header or add another."""
+    plain = "".join(c if c.isascii() and (c.isalnum() or c in "-_.() ") else "_" for c in filename)
+    return f"{disposition}; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class StorageFull(Exception):

@@ -63,7 +63,7 @@ def test_post_without_the_sessions_token_changes_nothing(client, app, db, open_p
     client.post(
         f"{report}/sections/policy/evidence",
         data={"csrf_token": csrf_of(client, report)},
-        files={"file": ("a.pdf", b"%PDF-1.4 test", "application/pdf")},
+        files={"file": ("a.pdf", b"%PDF-1.4 test\n%%EOF\n", "application/pdf")},
     )
     evidence_id = db.scalars(select(Evidence.id)).one()
     url = (

@@ -10,7 +10,9 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+import struct
 import unicodedata
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -612,6 +614,66 @@ def _number(text: str) -> float | int | str:
     return int(value) if value.is_integer() and abs(value) < 1e15 else value
 
 
+# An XLSX file is a ZIP archive of XML files; a hostile one (a "zip bomb") announces or holds
+# far more than any list of signatories needs. The limits are checked on what the archive
+# declares before anything is inflated; Python's zipfile never inflates an entry past its
+# declared size (and fails its checksum if the data says otherwise).
+#: Entries in the archive (a workbook has about a dozen).
+MAX_XLSX_ENTRIES = 1_000
+#: What all the entries inflate to, together.
+MAX_XLSX_INFLATED = 1_000_000_000
+#: What the XML files read whole (the workbook, its relationships, shared strings) inflate to.
+MAX_XLSX_WHOLE_PART = 200_000_000
+#: How many times larger than its compressed size an entry may be (XML compresses 10 to 30 times).
+MAX_XLSX_RATIO = 200
+_ARCHIVE_NAMES = re.compile(r"\.(zip|xlsx|xlsm|docx|pptx|jar|gz|bz2|xz|7z|rar|tar)$", re.IGNORECASE)
+
+
+def _zip_bomb() -> ImportFileError:
+    return ImportFileError(
+        _(
+            "The XLSX file holds far more data than a list of signatories needs, or other "
+            "archives inside it, and was not opened. Save the sheet again from Excel or "
+            "LibreOffice (or as CSV) and upload it again."
+        )
+    )
+
+
+def _check_archive_directory(path: Path) -> None:
+    """Count the entries from the archive's last record before Python lists them (a million
+    tiny entries would fill the memory just being listed)."""
+    with path.open("rb") as source:
+        source.seek(0, 2)
+        size = source.tell()
+        source.seek(max(0, size - 65_557))
+        tail = source.read()
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or len(tail) < end + 22:
+        return  # not a ZIP archive: ZipFile says so
+    entries, directory_size = struct.unpack("<HI", tail[end + 10 : end + 16])
+    if b"PK\x06\x07" in tail or entries > MAX_XLSX_ENTRIES or directory_size > 4_000_000:
+        raise _zip_bomb()
+
+
+def _check_archive(archive: Any) -> None:
+    entries = archive.infolist()
+    if len(entries) > MAX_XLSX_ENTRIES:
+        raise _zip_bomb()
+    if sum(e.file_size for e in entries) > MAX_XLSX_INFLATED:
+        raise _zip_bomb()
+    for entry in entries:
+        if entry.file_size > MAX_XLSX_RATIO * entry.compress_size + 1_000_000:
+            raise _zip_bomb()
+        if _ARCHIVE_NAMES.search(entry.filename):
+            raise _zip_bomb()
+        if (
+            entry.filename.endswith((".xml", ".rels"))
+            and not entry.filename.startswith("xl/worksheets/")
+            and entry.file_size > MAX_XLSX_WHOLE_PART
+        ):
+            raise _zip_bomb()
+
+
 @contextmanager
 def _open_xlsx(path: Path) -> Iterator[Iterator[tuple[int, list[Any]]]]:
     """The first sheet's rows, read straight from the XML as it streams (openpyxl's reader takes
@@ -620,12 +682,14 @@ def _open_xlsx(path: Path) -> Iterator[Iterator[tuple[int, list[Any]]]]:
 
     from lxml import etree
 
+    _check_archive_directory(path)
     try:
         archive = ZipFile(path)
+        _check_archive(archive)
         sheet_path = _first_sheet(archive)
         strings = _shared_strings(archive)
         stream = archive.open(sheet_path)
-    except (BadZipFile, KeyError, OSError, ValueError, etree.LxmlError):
+    except (BadZipFile, KeyError, OSError, ValueError, EOFError, zlib.error, etree.LxmlError):
         raise ImportFileError(
             _("The XLSX file cannot be opened. Save it again from Excel or LibreOffice.")
         ) from None
@@ -668,7 +732,7 @@ def _open_xlsx(path: Path) -> Iterator[Iterator[tuple[int, list[Any]]]]:
                 while row.getprevious() is not None:
                     del row.getparent()[0]
                 yield expected, cells
-        except (etree.LxmlError, IndexError, ValueError):
+        except (etree.LxmlError, IndexError, ValueError, BadZipFile, EOFError, zlib.error):
             raise ImportFileError(
                 _("The XLSX file cannot be opened. Save it again from Excel or LibreOffice.")
             ) from None

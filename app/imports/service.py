@@ -37,6 +37,7 @@ from app.i18n import _
 from app.imports.models import ImportBatch
 from app.imports.parsing import CheckedRow, ImportFileError, Sheet, open_sheet
 from app.jurisdiction import current_scheme
+from app.storage import clean_filename
 
 CHUNK = 500
 #: How many rows of each kind the preview shows (the counts cover them all).
@@ -102,7 +103,7 @@ def save_upload(
                 )
             digest.update(chunk)
             target.write(chunk)
-    name = Path(filename.replace("\\", "/")).name[:200] or "import"
+    name = clean_filename(filename, "", accepted=(".csv", ".txt", ".xlsx"), fallback="import")
     meta = {
         "user_id": user_id,
         "sid": _sid_digest(sid),

@@ -86,4 +86,7 @@ def watch_public_writes(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     @event.listens_for(engine, "rollback")
     def _forget(conn: Any) -> None:
-        conn.info.pop(_DIRTY, None)
+        # A connection the database dropped is invalidated and rolled back: its info is out of
+        # reach then (and a stale mark could only cost one needless bump later).
+        if not conn.invalidated:
+            conn.info.pop(_DIRTY, None)

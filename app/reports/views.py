@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
@@ -29,7 +28,7 @@ from app.reports.form import STATUSES, ReportFormDefinition, Section
 from app.reports.models import AnnualReport, Evidence, ReportingPeriod
 from app.reports.pdf import receipt_pdf
 from app.reviews.service import decision_for_operator
-from app.storage import StorageFull
+from app.storage import StorageFull, content_disposition
 from app.web import (
     FormState,
     PostedForm,
@@ -490,7 +489,7 @@ def evidence_file(
         request.app.state.storage.read(evidence.storage_key),
         media_type=evidence.content_type,
         headers={
-            "content-disposition": f"inline; filename*=UTF-8''{quote(evidence.filename, safe='')}",
+            "content-disposition": content_disposition("inline", evidence.filename),
             "cache-control": "private, no-store",
             "content-security-policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox",
             "content-length": str(evidence.size),

@@ -11,10 +11,11 @@ from sqlalchemy import func, select
 from app.reports.models import Evidence
 from tests.conftest import csrf_of, field_error, flash_text, make_user, page, post_form, sign_in
 from tests.reports.conftest import report_url
+from tests.reports.files import jpeg, png
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+PNG = png()
+JPEG = jpeg()
 
 
 @pytest.fixture

@@ -32,10 +32,11 @@ from tests.conftest import (
     sign_in,
 )
 from tests.reports.conftest import COMPLETE, fill_all, fill_section, report_url
+from tests.reports.files import png
 
 OPERATOR = "rosa@hostal.pe"
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = png()
 CHANGES = {
     "decision": "changes_requested",
     "comment": "Complete the training section.",
