@@ -46,9 +46,11 @@ from app.config import Settings
 from app.db import UTCDateTime, make_engine, utcnow
 
 FORMAT = 1
-#: Tables `portal db upgrade` fills (the Code text, the report forms, the register version's one
-#: row): replaced, not "not empty".
-REFERENCE_TABLES = ("code_version", "report_form", "register_version")
+#: Tables `portal db upgrade` fills (the Code text, the report forms): replaced, not "not empty".
+REFERENCE_TABLES = ("code_version", "report_form")
+#: State of the running instance, not data: the register version only tells its page caches that
+#: something changed (a restore moves it on like any other write).
+INSTANCE_TABLES = ("register_version",)
 
 
 class BackupRefused(Exception):
@@ -69,7 +71,8 @@ def data_dirs(settings: Settings) -> dict[str, Path]:
 
 
 def tables() -> list[Table]:
-    return list(SQLModel.metadata.sorted_tables)
+    """The tables a backup holds, in foreign-key order."""
+    return [t for t in SQLModel.metadata.sorted_tables if t.name not in INSTANCE_TABLES]
 
 
 # --- rows as JSON ------

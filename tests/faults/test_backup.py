@@ -47,10 +47,12 @@ from tests.conftest import (
     sign_in,
 )
 from tests.reports.conftest import report_url
+from tests.reports.files import CATALOG, PAGE, PAGES, pdf, png, stream
 from tests.reviews.test_review import OPERATOR
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n" + bytes(range(256)) * 40
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\xff" * 500
+# Real files (the upload looks inside them), with every byte value in the PDF's stream.
+PDF = pdf(CATALOG, PAGES, PAGE, stream(b"", bytes(range(256)) * 40))
+PNG = png(40, 30)
 
 
 def portal(url: str, var_dir: Path, *args: str):  # type: ignore[no-untyped-def]

@@ -20,6 +20,7 @@ from app.reports.models import AnnualReport, Evidence
 from app.reviews.models import ReviewDecision
 from tests.conftest import csrf_of, field_error
 from tests.reports.conftest import report_url
+from tests.reports.files import CATALOG, PAGE, PAGES, pdf, plain_pdf, stream
 from tests.reviews.test_review import (  # noqa: F401  (fixtures)
     decide,
     filed,
@@ -28,7 +29,9 @@ from tests.reviews.test_review import (  # noqa: F401  (fixtures)
     staff,
 )
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PDF = plain_pdf()
+#: 1.5 MB, under the 10 MB limit: a real PDF whose one stream is large.
+LARGE_PDF = pdf(CATALOG, PAGES, PAGE, stream(b"", b"0" * 1_500_000))
 
 
 def _mount(folder: Path, options: str) -> None:
@@ -87,7 +90,7 @@ STORAGE_MESSAGE = "The file could not be stored right now. Nothing was changed; 
 
 def test_a_full_disk_refuses_the_upload_on_the_same_form(client, db, section_url, small_disk):  # type: ignore[no-untyped-def]
     before = _state(db)
-    response = _upload(client, section_url, PDF + b"0" * 1_500_000)  # under the 10 MB limit
+    response = _upload(client, section_url, LARGE_PDF)
     assert response.status_code == 400
     assert field_error(response, "file") == STORAGE_MESSAGE
     assert BeautifulSoup(response.text, "html.parser").find("input", {"name": "file"})
