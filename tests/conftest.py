@@ -307,9 +307,8 @@ def wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untype
     return False
 
 
-@pytest.fixture
-def open_period(db):
-    """The report on last year, open now, with the deadline 20 days away."""
+def create_open_period(db: Session):  # type: ignore[no-untyped-def]
+    """The report on last year, open now, with the deadline 20 days away (committed)."""
     from datetime import timedelta
 
     from app.clock import today
@@ -328,6 +327,12 @@ def open_period(db):
     )
     db.commit()
     return period
+
+
+@pytest.fixture
+def open_period(db):
+    """The report on last year, open now, with the deadline 20 days away."""
+    return create_open_period(db)
 
 
 @pytest.fixture

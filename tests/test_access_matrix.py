@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from tests.api.test_refusals import _send as send_api
 from tests.conftest import (
     Mailbox,
     _empty_tables,
+    create_open_period,
     csrf_of,
     make_settings,
     make_user,
@@ -198,22 +198,9 @@ def world(
     clients: dict[str, TestClient] = {}
     tokens: dict[str, str] = {}
     from app.api.tokens import create_token
-    from app.clock import today
-    from app.reports import service as reports
 
     with Session(app.state.engine, expire_on_commit=False) as db:
-        now = today()
-        period = reports.create_period(
-            db_session=db,
-            data=reports.PeriodInput(
-                year=now.year - 1,
-                opens_on=now - timedelta(days=10),
-                deadline=now + timedelta(days=20),
-                grace_days=30,
-                cutoff_on=now,
-            ),
-        )
-        db.commit()
+        period = create_open_period(db)
         users = {}
         for role, (code, regions) in ACCOUNT_ROLES.items():
             users[role] = make_user(db, EMAILS[role], role=code, regions=regions)

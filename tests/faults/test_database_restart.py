@@ -35,7 +35,15 @@ from app.config import Settings
 from app.main import create_app
 from app.migrate import upgrade
 from app.reports.models import AnnualReport, ReportSubmission
-from tests.conftest import IN_CI, SIGNATURE, add_establishment, make_user, post_form, sign_in
+from tests.conftest import (
+    IN_CI,
+    SIGNATURE,
+    add_establishment,
+    create_open_period,
+    make_user,
+    post_form,
+    sign_in,
+)
 from tests.reports.conftest import fill_all
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,29 +113,14 @@ def cluster() -> Iterator[Cluster]:
 
 def _seed(url: str, var_dir: Path) -> list[tuple[str, list[int]]]:
     """Operators, each with lodgings that signed the Code and a complete draft report."""
-    from datetime import timedelta
-
-    from app.clock import today
-    from app.reports import service
 
     upgrade(url)
     settings = Settings(
         environment="test", database_url=url, var_dir=var_dir, base_url="http://testserver"
     )
     application = create_app(settings)
-    now = today()
     with Session(application.state.engine) as db:
-        period = service.create_period(
-            db_session=db,
-            data=service.PeriodInput(
-                year=now.year - 1,
-                opens_on=now - timedelta(days=10),
-                deadline=now + timedelta(days=20),
-                grace_days=30,
-                cutoff_on=now,
-            ),
-        )
-        db.commit()
+        period = create_open_period(db)
         people = []
         for n in range(OPERATORS):
             email = f"operador{n}@hostal.pe"
