@@ -23,11 +23,11 @@ from datetime import date
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import Engine
+from sqlmodel import Session
 
 from app.clock import today
 from app.i18n import get_locale
-from app.register.models import read_register_version
+from app.register.models import register_version
 from app.web import FLASH_COOKIE, csrf_token
 
 #: What the pages are rendered with instead of the visitor's CSRF token (never sent out).
@@ -42,6 +42,9 @@ class SharedRead:
     """A value read again for every request, each read shared by the requests that arrived
     before it started (see the module's docstring)."""
 
+    #: Seconds a request waits for another's read before it reads on its own.
+    PATIENCE = 0.2
+
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._reading = False
@@ -51,6 +54,7 @@ class SharedRead:
 
     def get(self, read: Callable[[], int]) -> int:
         arrived = time.monotonic_ns()
+        give_up = time.monotonic() + self.PATIENCE
         with self._changed:
             while True:
                 if self._started > arrived:
@@ -59,7 +63,15 @@ class SharedRead:
                     self._reading = True
                     started = time.monotonic_ns()
                     break
-                self._changed.wait()
+                remaining = give_up - time.monotonic()
+                if remaining <= 0:
+                    started = -1  # read on our own, and share nothing
+                    break
+                self._changed.wait(remaining)
+        if started < 0:
+            # The shared read is slow (the database is, or the pool is empty): waiting longer
+            # could wait on a connection that the waiting requests themselves hold.
+            return read()
         value: int | None = None
         try:
             value = read()
@@ -118,7 +130,9 @@ class PageCache:
                 self.size -= len(evicted)
 
 
-def cached_page(request: Request, render: Callable[[str], HTMLResponse]) -> HTMLResponse:
+def cached_page(
+    request: Request, db_session: Session, render: Callable[[str], HTMLResponse]
+) -> HTMLResponse:
     """The page `render(csrf_token)` makes for this URL, from the cache when it can be.
 
     `render` must depend only on the URL, the language and the public data."""
@@ -133,8 +147,9 @@ def cached_page(request: Request, render: Callable[[str], HTMLResponse]) -> HTML
     ):
         return render(csrf_token(request))
     # The version first: data read after it is at least as new as the generation it is kept under.
-    engine: Engine = request.app.state.engine
-    generation = (cache.version.get(lambda: read_register_version(engine)), today())
+    # It is read on the request's own connection: a request never holds one while waiting for a
+    # second, so a busy pool cannot leave requests waiting on each other.
+    generation = (cache.version.get(lambda: register_version(db_session)), today())
     key = (request.url.path, query, get_locale())
     body = cache.get(key, generation)
     state = "hit"

@@ -50,12 +50,6 @@ def register_version(db_session: Session) -> int:
     return db_session.execute(_VERSION).scalar_one()
 
 
-def read_register_version(engine: Engine) -> int:
-    """The current version, on a connection of its own (a snapshot taken now)."""
-    with engine.connect() as connection:
-        return connection.execute(_VERSION).scalar_one()
-
-
 def watch_public_writes(engine: Engine) -> None:
     """Move the version on in the same transaction as any write to a public table.
 

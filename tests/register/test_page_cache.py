@@ -329,6 +329,7 @@ def test_a_version_read_serves_only_requests_that_arrived_before_it_started():
     """So a write committed before a request came in is always seen by it; and the requests that
     queue up during one read share the next one."""
     shared = SharedRead()
+    shared.PATIENCE = 5.0  # longer than this test's slow read
     release = threading.Event()
     values = iter(range(1, 10))
 
@@ -347,3 +348,24 @@ def test_a_version_read_serves_only_requests_that_arrived_before_it_started():
         assert [w.result() for w in waiting] == [2, 2]
     assert shared.reads == 2
     assert shared.get(lambda: next(values)) == 3  # one arriving later reads again
+
+
+def test_a_request_does_not_wait_long_on_a_stuck_read():
+    """A read stuck on the database (or on an empty pool, held by the very requests waiting for
+    it) does not hold the others: after a short wait they read on their own connection."""
+    shared = SharedRead()
+    release = threading.Event()
+
+    def stuck() -> int:
+        release.wait(10)
+        return 1
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(shared.get, stuck)
+        while not shared._reading:
+            time.sleep(0.001)
+        started = time.monotonic()
+        assert shared.get(lambda: 7) == 7
+        assert time.monotonic() - started < 5
+        release.set()
+        assert first.result() == 1
