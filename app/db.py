@@ -78,7 +78,11 @@ def _engine(url: str) -> Engine:
                 dbapi_connection.execute("BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # A connection attempt to a server that is going away gives up in 10 s rather than hanging a
+    # request's thread (the outage page answers instead).
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args={"connect_timeout": 10}
+    )
 
 
 def get_db(request: Request) -> Iterator[Session]:
