@@ -120,11 +120,10 @@ def test_registering_while_mail_is_down_succeeds_and_the_mail_follows(
     assert sent.sent_at is not None
 
 
-def test_two_flushes_racing_send_each_message_once(
-    mail_down_app: FastAPI, database_url: str, smtp_port: int, tmp_path: Path
-) -> None:
-    with Session(mail_down_app.state.engine) as session:
-        for n in range(40):
+def _queue_confirmations(app: FastAPI, count: int) -> None:
+    """`count` confirmation mails waiting in the outbox."""
+    with Session(app.state.engine) as session:
+        for n in range(count):
             queue_mail(
                 db_session=session,
                 to=f"operador{n}@demo.pe",
@@ -133,6 +132,12 @@ def test_two_flushes_racing_send_each_message_once(
                 context={"link": f"http://testserver/account/confirm/x{n}", "hours": 48},
             )
         session.commit()
+
+
+def test_two_flushes_racing_send_each_message_once(
+    mail_down_app: FastAPI, database_url: str, smtp_port: int, tmp_path: Path
+) -> None:
+    _queue_confirmations(mail_down_app, 40)
 
     controller, mailbox = start_server(smtp_port, SlowMailbox())
     try:
@@ -201,16 +206,7 @@ def test_a_crash_after_the_server_accepted_sends_again_with_the_same_message_id(
 
 def test_a_delivery_stops_at_the_first_unreachable_server(mail_down_app: FastAPI) -> None:
     """Mail waiting from earlier does not make the next person wait once per message."""
-    with Session(mail_down_app.state.engine) as session:
-        for n in range(5):
-            queue_mail(
-                db_session=session,
-                to=f"operador{n}@demo.pe",
-                template="confirm_email",
-                locale="es",
-                context={"link": f"http://testserver/account/confirm/x{n}", "hours": 48},
-            )
-        session.commit()
+    _queue_confirmations(mail_down_app, 5)
 
     assert deliver_pending(mail_down_app.state.engine, mail_down_app.state.settings) == 0
     assert [m.attempts for m in outbox(mail_down_app)] == [1, 0, 0, 0, 0]
