@@ -60,7 +60,7 @@ def serve(
 
     get_settings()  # refuse to start with a default secret in production before forking workers
     uvicorn.run(
-        "app.main:create_app",
+        "app.main:create_served_app",
         factory=True,
         host=host,
         port=port,

@@ -23,7 +23,7 @@ def privacy(request: Request) -> HTMLResponse:
 
 
 @router.get("/livez")
-def alive() -> Response:
+async def alive() -> Response:
     """The process answers (no database): a constant page, also the baseline of bench/."""
     return Response("ok", media_type="text/plain")
 

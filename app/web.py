@@ -23,6 +23,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import i18n
+from app.auth.models import SIGNED_IN_SID_MARK
 from app.clock import LIMA
 from app.config import ROOT
 from app.i18n import _
@@ -97,13 +98,16 @@ class PortalMiddleware:
             return
         cookies = _read_cookies(scope)
         sid = cookies.get(SESSION_COOKIE, "")
-        new_sid = len(sid) != 43
+        signed_in = sid.startswith(SIGNED_IN_SID_MARK)
+        new_sid = len(sid) != (len(SIGNED_IN_SID_MARK) + 43 if signed_in else 43)
         if new_sid:
             sid = secrets.token_urlsafe(32)
         state = scope.setdefault("state", {})
         state["sid"] = sid
         #: minted for this request: no signed-in session can have it (no lookup needed)
         state["new_sid"] = new_sid
+        #: a session id of the kind given at sign-in (any other is an anonymous visitor's)
+        state["signed_in_sid"] = signed_in and not new_sid
         state["cookie_locale"] = i18n.normalize_locale(cookies.get(LANG_COOKIE))
         i18n.set_locale(state["cookie_locale"] or i18n.DEFAULT_LOCALE)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from app.auth import service
 from app.auth.models import User
@@ -35,22 +36,27 @@ class Forbidden(Exception):
     """Signed in, but this role may not do this (answered 403)."""
 
 
-def load_user(request: Request, db: DbSession) -> User | None:
+async def load_user(request: Request, db: DbSession) -> User | None:
     if request.url.path.startswith("/api/"):
         # The JSON API knows callers only by their bearer token (app/api/auth.py), never by the
         # session cookie: so no other site can make a browser act through it (no CSRF there).
         request.state.viewer = None
         return None
-    if getattr(request.state, "new_sid", False):
-        # A visitor without a session cookie (a first visit, a crawler): nobody is signed in.
+    if getattr(request.state, "new_sid", False) or not request.state.signed_in_sid:
+        # A visitor without a session cookie (a first visit, a crawler), or with one that sign-in
+        # never gave: nobody is signed in. Answered on the event loop, with no database lookup:
+        # most public requests need no worker thread for this.
         request.state.viewer = None
         return None
-    user = service.user_for_session(
-        db_session=db, settings=request.app.state.settings, sid=request.state.sid
+    user = await run_in_threadpool(
+        service.user_for_session,
+        db_session=db,
+        settings=request.app.state.settings,
+        sid=request.state.sid,
     )
     request.state.viewer = Viewer(user.id, user.email, user.role) if user and user.id else None  # type: ignore[arg-type]
     if user is not None and request.state.cookie_locale is None:
-        set_locale(user.locale)
+        set_locale(user.locale)  # here, in the request's own context (a thread's is a copy)
     return user
 
 

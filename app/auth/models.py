@@ -46,6 +46,12 @@ class UserRegion(SQLModel, table=True):
     region: str = Field(sa_column=Column(String(8), primary_key=True))
 
 
+#: The session ids handed out at sign-in begin with this, and a visitor's anonymous one never does
+#: (no "." in a URL-safe token): so a request without it is known to be anonymous with no database
+#: lookup (app/auth/dependencies.py). Only a hint: a session id with it is still looked up.
+SIGNED_IN_SID_MARK = "u."
+
+
 class UserSession(SQLModel, table=True):
     """A signed-in browser. The cookie holds a random token; only its SHA-256 is kept here."""
 

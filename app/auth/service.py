@@ -11,7 +11,14 @@ from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
 from app.audit import service as audit
-from app.auth.models import AccountToken, LoginFailure, User, UserRegion, UserSession
+from app.auth.models import (
+    SIGNED_IN_SID_MARK,
+    AccountToken,
+    LoginFailure,
+    User,
+    UserRegion,
+    UserSession,
+)
 from app.auth.passwords import hash_password, password_problem, verify_password
 from app.auth.roles import ROLES
 from app.config import Settings
@@ -215,7 +222,7 @@ def authenticate(
 
 def start_session(*, db_session: Session, user: User) -> str:
     """Open a server-side session for the user; returns the new cookie value."""
-    sid = secrets.token_urlsafe(32)
+    sid = SIGNED_IN_SID_MARK + secrets.token_urlsafe(32)
     db_session.add(UserSession(id=_digest(sid), user_id=user.id))
     return sid
 

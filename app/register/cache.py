@@ -14,20 +14,24 @@ switch, is rendered as a placeholder and put in on the way out.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
+import psycopg
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
-from sqlmodel import Session
+from sqlalchemy.engine import URL, make_url
 
 from app.clock import today
 from app.i18n import get_locale
-from app.register.models import register_version
 from app.web import FLASH_COOKIE, csrf_token
 
 #: What the pages are rendered with instead of the visitor's CSRF token (never sent out).
@@ -38,59 +42,109 @@ Key = tuple[str, bytes, str]
 Generation = tuple[int, date]
 
 
-class SharedRead:
-    """A value read again for every request, each read shared by the requests that arrived
-    before it started (see the module's docstring)."""
+class VersionReader:
+    """The register version, read on the event loop for the requests waiting there; each read is
+    shared by the requests that arrived before it started (see the module's docstring).
 
-    #: Seconds a request waits for another's read before it reads on its own.
+    The read never holds a worker thread or one of the pool's connections: PostgreSQL is asked on
+    a connection of its own through psycopg's asyncio interface; a SQLite file, on a connection of
+    its own too, synchronously (a one-row read of a local file, a few microseconds). `get` gives
+    None when no read can be had soon (the database is down or slow, or is in memory): the page
+    is then made without the cache.
+    """
+
+    #: Seconds a request waits for a read before it does without the cache.
     PATIENCE = 0.2
+    _SQL = "SELECT version FROM register_version WHERE id = 1"
 
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._reading = False
+    def __init__(self, url: URL | str | None) -> None:
+        url = make_url(url) if isinstance(url, str) else url
+        self._url = url
         self._value = 0
         self._started = -1  # when the read that gave `_value` started (time.monotonic_ns)
+        self._reading: asyncio.Task[None] | None = None
+        self._connection: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.reads = 0
 
-    def get(self, read: Callable[[], int]) -> int:
+    @property
+    def usable(self) -> bool:
+        url = self._url
+        if url is None:
+            return False
+        if url.get_backend_name() == "sqlite":
+            return bool(url.database) and url.database != ":memory:"
+        return url.get_backend_name() == "postgresql"
+
+    async def get(self) -> int | None:
+        if not self.usable:
+            return None
         arrived = time.monotonic_ns()
-        give_up = time.monotonic() + self.PATIENCE
-        with self._changed:
-            while True:
-                if self._started > arrived:
-                    return self._value
-                if not self._reading:
-                    self._reading = True
-                    started = time.monotonic_ns()
-                    break
-                remaining = give_up - time.monotonic()
-                if remaining <= 0:
-                    started = -1  # read on our own, and share nothing
-                    break
-                self._changed.wait(remaining)
-        if started < 0:
-            # The shared read is slow (the database is, or the pool is empty): waiting longer
-            # could wait on a connection that the waiting requests themselves hold.
-            return read()
-        value: int | None = None
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (tests start one per client): start afresh
+            self._loop, self._reading, self._connection = loop, None, None
+        give_up = loop.time() + self.PATIENCE
+        while self._started <= arrived:
+            if self._reading is None:
+                self._reading = loop.create_task(self._read())
+            try:
+                await asyncio.wait_for(asyncio.shield(self._reading), give_up - loop.time())
+            except Exception:  # too slow, or the read failed: do without the cache
+                return None
+        return self._value
+
+    async def _read(self) -> None:
+        started = time.monotonic_ns()
         try:
-            value = read()
-            return value
+            value = await self._fetch()
+            if started > self._started:
+                self._value, self._started = value, started
+                self.reads += 1
         finally:
-            with self._changed:
-                self._reading = False
-                if value is not None:
-                    self._value, self._started = value, started
-                    self.reads += 1
-                self._changed.notify_all()
+            self._reading = None
+
+    async def _fetch(self) -> int:
+        try:
+            if self._url.get_backend_name() == "sqlite":  # type: ignore[union-attr]
+                if self._connection is None:
+                    self._connection = sqlite3.connect(
+                        self._url.database,  # type: ignore[union-attr]
+                        isolation_level=None,
+                        check_same_thread=False,
+                        timeout=self.PATIENCE,
+                    )
+                return int(self._connection.execute(self._SQL).fetchone()[0])
+            if self._connection is None or self._connection.closed:
+                self._connection = await psycopg.AsyncConnection.connect(
+                    self._url.set(drivername="postgresql").render_as_string(hide_password=False),  # type: ignore[union-attr]
+                    autocommit=True,
+                    connect_timeout=10,
+                )
+            cursor = await self._connection.execute(self._SQL)
+            row = await cursor.fetchone()
+            return int(row[0])
+        except BaseException:
+            await self.close()  # a connection that failed once is not trusted again
+            raise
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            result = connection.close()
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:  # closing a broken connection: nothing left to do
+            pass
 
 
 class PageCache:
     """A least-recently-used cache of page bodies, bounded by their total size in bytes."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, version: VersionReader | None = None) -> None:
         self.max_bytes = max_bytes
-        self.version = SharedRead()
+        self.version = version or VersionReader(None)
         self.size = 0
         self.hits = 0
         self.misses = 0
@@ -130,32 +184,34 @@ class PageCache:
                 self.size -= len(evicted)
 
 
-def cached_page(
-    request: Request, db_session: Session, render: Callable[[str], HTMLResponse]
-) -> HTMLResponse:
+async def cached_page(request: Request, render: Callable[[str], HTMLResponse]) -> HTMLResponse:
     """The page `render(csrf_token)` makes for this URL, from the cache when it can be.
 
-    `render` must depend only on the URL, the language and the public data."""
+    `render` must depend only on the URL, the language and the public data; it runs in a worker
+    thread (it reads the database). A page served from the cache needs no thread at all.
+    """
     cache: PageCache | None = getattr(request.app.state, "register_cache", None)
     query = request.scope.get("query_string", b"")
+    generation: Generation | None = None
     if (
-        cache is None
-        or cache.max_bytes <= 0
-        or getattr(request.state, "viewer", "unknown") is not None  # signed in, or not known
-        or FLASH_COOKIE in request.cookies
-        or len(query) > _LONGEST_KEY
+        cache is not None
+        and cache.max_bytes > 0
+        and getattr(request.state, "viewer", "unknown") is None  # not signed in, and known so
+        and FLASH_COOKIE not in request.cookies
+        and len(query) <= _LONGEST_KEY
     ):
-        return render(csrf_token(request))
-    # The version first: data read after it is at least as new as the generation it is kept under.
-    # It is read on the request's own connection: a request never holds one while waiting for a
-    # second, so a busy pool cannot leave requests waiting on each other.
-    generation = (cache.version.get(lambda: register_version(db_session)), today())
+        # The version first: data read after it is at least as new as the generation it is kept
+        # under.
+        version = await cache.version.get()
+        generation = (version, today()) if version is not None else None
+    if cache is None or generation is None:
+        return await run_in_threadpool(render, csrf_token(request))
     key = (request.url.path, query, get_locale())
     body = cache.get(key, generation)
     state = "hit"
     if body is None:
         state = "miss"
-        page = render(CSRF_PLACEHOLDER)
+        page = await run_in_threadpool(render, CSRF_PLACEHOLDER)
         if page.status_code != 200:
             return page
         body = bytes(page.body)
