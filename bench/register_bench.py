@@ -378,7 +378,12 @@ URLS = {
     "search: word + region": "/register?q=wira&region=PE-CUS",
     "search: region + standing": "/register?region=PE-ARE&standing=non_compliant",
     "establishment page": "/register/{entry}",
+    # A visitor who already has the anonymous session cookie of an earlier page (a browser's
+    # second page): wrk sends no cookie otherwise.
+    "search: name prefix 'wira', returning visitor": "/register?q=wira",
 }
+#: The cookie an anonymous visitor carries after a first page (any 43 URL-safe characters).
+RETURNING = {"Cookie": "portal_sid=" + "v" * 43}
 
 
 def explain(url: str) -> dict[str, list[str]]:
@@ -489,8 +494,12 @@ end
 """
 
 
-def _wrk(url: str, duration: int, urls: list[str] | None = None) -> dict[str, float]:
+def _wrk(
+    url: str, duration: int, urls: list[str] | None = None, headers: dict[str, str] | None = None
+) -> dict[str, float]:
     command = ["wrk", "-t2", "-c32", f"-d{duration}s", "--latency"]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
     env = dict(os.environ)
     if urls is not None:
         folder = Path("/tmp/register_bench_wrk")
@@ -588,7 +597,9 @@ def measure(url: str, duration: int) -> dict[str, dict[str, dict[str, float]]]:
                 for _ in range(20):  # warm both workers
                     response = httpx.get(target)
                     assert response.status_code == 200, (target, response.status_code)
-                results[name] = _wrk(target, duration)
+                results[name] = _wrk(
+                    target, duration, headers=RETURNING if "returning" in name else None
+                )
                 results[name]["bytes"] = len(response.content)
                 print(f"  {mode} {name:<36} {results[name]}", flush=True)
             runs = {"bare, through the same Lua script": ["/livez"]}

@@ -76,6 +76,8 @@ class RegisterTerm(SQLModel, table=True):
     __tablename__ = "register_term"
     __table_args__ = (
         Index("ix_register_term_term_name_key", "term", "name_key", "establishment_id"),
+        # A search's further words are looked for among one establishment's terms (migration 0009).
+        Index("ix_register_term_establishment_term", "establishment_id", "term"),
     )
 
     term: str = Field(sa_column=Column(search_key(60), primary_key=True))
@@ -84,7 +86,6 @@ class RegisterTerm(SQLModel, table=True):
             Integer,
             ForeignKey("establishment.id", ondelete="CASCADE"),
             primary_key=True,
-            index=True,
         )
     )
     name_key: str = Field(sa_column=Column(search_key(200), nullable=False))

@@ -19,7 +19,7 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, distinct, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, case, exists, func, select
 from sqlmodel import Session
 
 from app.certificates.models import Certificate
@@ -136,9 +136,14 @@ class _Shape:
     ruc: str = ""
 
 
-def _shape_and_parameters(query: RegisterQuery) -> tuple[_Shape, dict[str, Any]]:
+def _shape_and_parameters(
+    query: RegisterQuery, db_session: Session | None = None
+) -> tuple[_Shape, dict[str, Any]]:
+    """The statement's shape and its values; with `db_session`, several words go rarest first."""
     ruc = query.ruc_prefix
     found = [] if ruc else _independent(query.words)
+    if db_session is not None and not query.standing:
+        found = _rarest_first(db_session, found)
     province = fold(query.province)
     parameters: dict[str, Any] = {
         "region": query.region,
@@ -174,9 +179,9 @@ def _filters(shape: _Shape) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _term_matches(i: int) -> ColumnElement[bool]:
+def _term_matches(i: int, term: Any = _term) -> ColumnElement[bool]:
     """The term starts with word i: an index range, the same on both databases (no LIKE)."""
-    return and_(_term.c.term >= bindparam(f"w{i}"), _term.c.term < bindparam(f"w{i}_end"))
+    return and_(term.c.term >= bindparam(f"w{i}"), term.c.term < bindparam(f"w{i}_end"))
 
 
 def _prefix_relevance(name_key: Any) -> ColumnElement[int]:
@@ -198,25 +203,67 @@ def _independent(found: list[str]) -> list[str]:
 def _by_words(shape: _Shape) -> tuple[Any, tuple[Any, ...]]:
     """A search by name: matched, counted and ordered from the search index alone.
 
-    One pass over the index ranges of all the words (index only, no table rows), grouped by
-    establishment; with several words, the establishments where each word matched a term. The
-    filters then look up only those establishments.
+    The first word's index range (no table rows), grouped by establishment; with several words,
+    each of the others is then looked for among only those establishments' own terms (a few
+    each). `_rarest_first` puts first the word with the fewest terms, so "hostal cóndor" walks
+    the 2,123 terms of "hostal", not those of both words. The filters then look up only the
+    establishments matched.
     """
-    grouped = (
+    conditions = [_term_matches(0)]
+    for i in range(1, shape.words):
+        other = _term.alias(f"word_{i}")
+        conditions.append(
+            exists().where(
+                other.c.establishment_id == _term.c.establishment_id, _term_matches(i, other)
+            )
+        )
+    matches = (
         select(_term.c.establishment_id.label("id"), _term.c.name_key.label("name_key"))
-        .where(or_(*(_term_matches(i) for i in range(shape.words))))
+        .where(*conditions)
         .group_by(_term.c.establishment_id, _term.c.name_key)
+        .subquery()
     )
-    if shape.words > 1:
-        which = case(*((_term_matches(i), i) for i in range(shape.words)))
-        grouped = grouped.having(func.count(distinct(which)) == shape.words)
-    matches = grouped.subquery()
     listed = select(matches.c.id)
     filters = _filters(shape)
     if filters:
         listed = listed.join(_establishment, _establishment.c.id == matches.c.id).where(*filters)
     order = (_prefix_relevance(matches.c.name_key), matches.c.name_key, matches.c.id)
     return listed, order
+
+
+#: Terms counted per word to tell which is rarest; beyond this a word is just "common".
+_RARITY_CAP = 2_000
+
+
+@cache
+def _terms_of_words(count: int) -> Any:
+    """How many terms (up to `_RARITY_CAP`) each of `count` words begins: one statement."""
+    return select(
+        *(
+            select(func.count())
+            .select_from(
+                select(_term.c.establishment_id)
+                .where(_term_matches(i))
+                .limit(_RARITY_CAP)
+                .subquery()
+            )
+            .scalar_subquery()
+            for i in range(count)
+        )
+    )
+
+
+def _rarest_first(db_session: Session, found: list[str]) -> list[str]:
+    """The words, the one that begins the fewest terms first (a bounded count of each word's
+    index range, all in one statement)."""
+    if len(found) < 2:
+        return found
+    values = {f"w{i}": word for i, word in enumerate(found)}
+    values.update({f"w{i}_end": word + HIGH for i, word in enumerate(found)})
+    row = db_session.execute(_terms_of_words(len(found)), values).one()
+    counts = dict(zip(found, row, strict=True))
+    # Between two words past the cap, the longer one (usually the rarer: "hotel de").
+    return sorted(found, key=lambda word: (counts[word], -len(word)))
 
 
 def _by_establishment(shape: _Shape, standing: Any = None) -> tuple[Any, tuple[Any, ...]]:
@@ -327,7 +374,7 @@ def search(
         return RegisterPage([], 0, 1, 1, per_page)
     if db_session.autoflush:
         db_session.flush()  # plain statements do not flush: what this session changed counts
-    shape, parameters = _shape_and_parameters(query)
+    shape, parameters = _shape_and_parameters(query, db_session)
     periods = None
     if query.standing:
         periods = period_rows(db_session)

@@ -73,6 +73,21 @@ def test_name_search_ignores_accents_case_and_punctuation(public, cusco, q, expe
     assert names(search(public, q=q)) == expected
 
 
+def test_several_words_find_the_same_whichever_is_typed_first(public, db):
+    """The search starts from the rarest word: the order typed must not change what is found."""
+    for n in range(8):
+        add_signatory(db, f"Hostal Número {n}")
+    add_signatory(db, "Hostal Wasi")
+    add_signatory(db, "Wasi Lodge", legal_name="Hostales del Sur S.A.C.")  # one word in each name
+    add_signatory(db, "Casa Wasi")
+    expected = ["Hostal Wasi", "Wasi Lodge"]
+    assert names(search(public, q="hostal wasi")) == expected
+    assert names(search(public, q="wasi hostal")) == expected
+    assert names(search(public, q="wa hos")) == expected
+    assert names(search(public, q="hos wa número")) == []
+    assert names(search(public, q="número 3 hostal")) == ["Hostal Número 3"]
+
+
 def test_never_signed_establishments_are_not_in_the_register(public, cusco):
     assert "Hostal Sin Firma" not in page(search(public)).get_text()
     assert names(search(public, q="firma")) == []
