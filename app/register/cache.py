@@ -29,6 +29,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import URL, make_url
+from sqlmodel import Session
 
 from app.clock import today
 from app.i18n import get_locale
@@ -184,11 +185,15 @@ class PageCache:
                 self.size -= len(evicted)
 
 
-async def cached_page(request: Request, render: Callable[[str], HTMLResponse]) -> HTMLResponse:
-    """The page `render(csrf_token)` makes for this URL, from the cache when it can be.
+async def cached_page(
+    request: Request, render: Callable[[Session, str], HTMLResponse]
+) -> HTMLResponse:
+    """The page `render(db_session, csrf_token)` makes for this URL, from the cache when it can be.
 
-    `render` must depend only on the URL, the language and the public data; it runs in a worker
-    thread (it reads the database). A page served from the cache needs no thread at all.
+    `render` must depend only on the URL, the language and the public data. It runs in a worker
+    thread, on a read-only session of its own that is closed there (so a page made costs one trip
+    to a worker thread, not a second one to end the request's session); a page served from the
+    cache needs no thread at all.
     """
     cache: PageCache | None = getattr(request.app.state, "register_cache", None)
     query = request.scope.get("query_string", b"")
@@ -205,13 +210,13 @@ async def cached_page(request: Request, render: Callable[[str], HTMLResponse]) -
         version = await cache.version.get()
         generation = (version, today()) if version is not None else None
     if cache is None or generation is None:
-        return await run_in_threadpool(render, csrf_token(request))
+        return await run_in_threadpool(_made, request, render, csrf_token(request))
     key = (request.url.path, query, get_locale())
     body = cache.get(key, generation)
     state = "hit"
     if body is None:
         state = "miss"
-        page = await run_in_threadpool(render, CSRF_PLACEHOLDER)
+        page = await run_in_threadpool(_made, request, render, CSRF_PLACEHOLDER)
         if page.status_code != 200:
             return page
         body = bytes(page.body)
@@ -220,3 +225,11 @@ async def cached_page(request: Request, render: Callable[[str], HTMLResponse]) -
     response.headers["cache-control"] = "no-cache"
     response.headers["x-register-cache"] = state
     return response
+
+
+def _made(
+    request: Request, render: Callable[[Session, str], HTMLResponse], csrf: str
+) -> HTMLResponse:
+    """The page made on a session of its own: public pages only read (nothing to commit)."""
+    with Session(request.app.state.engine) as db_session:
+        return render(db_session, csrf)

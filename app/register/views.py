@@ -60,8 +60,8 @@ def read_query(request: Request) -> service.RegisterQuery:
 
 
 @router.get("/register")
-async def register_search(request: Request, db: DbSession) -> HTMLResponse:
-    return await cached_page(request, lambda csrf: _search_page(request, db, csrf))
+async def register_search(request: Request) -> HTMLResponse:
+    return await cached_page(request, lambda db, csrf: _search_page(request, db, csrf))
 
 
 def _search_page(request: Request, db: DbSession, csrf: str) -> HTMLResponse:
@@ -117,8 +117,8 @@ def _described(query: service.RegisterQuery) -> str:
 
 
 @router.get("/register/{entry_id}")
-async def register_entry(request: Request, db: DbSession, entry_id: EntryId) -> HTMLResponse:
-    return await cached_page(request, lambda csrf: _entry_page(request, db, entry_id, csrf))
+async def register_entry(request: Request, entry_id: EntryId) -> HTMLResponse:
+    return await cached_page(request, lambda db, csrf: _entry_page(request, db, entry_id, csrf))
 
 
 def _entry_page(request: Request, db: DbSession, entry_id: int, csrf: str) -> HTMLResponse:
