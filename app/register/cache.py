@@ -4,8 +4,9 @@ A page is kept under (path and query string, language) for one *generation*: the
 (app/register/models.py, moved on in the same transaction as every write to public data) and
 today's date in Lima (standings change with the calendar too: a deadline or a grace period passes
 with no write at all). Each request reads the version (one primary-key read) before anything
-else; a new generation empties the cache. So a page served from it is exactly the page that would
-be rendered now.
+else, on the event loop and on a connection of its own (`VersionReader`); a new generation
+empties the cache. So a page served from it is exactly the page that would be rendered now, and
+serving it takes no worker thread and none of the pool's connections.
 
 Only anonymous visitors without a flash message are served from it: a signed-in user's page
 carries their menu. The one per-visitor part of an anonymous page, the CSRF token of the language
