@@ -32,13 +32,11 @@ from app.establishments.names import HIGH, fold, words
 from app.establishments.standing import (
     Standing,
     latest_signature_join,
-    latest_signatures,
     period_rows,
     report_states,
     standing_from,
     standing_sql,
 )
-from app.reports.models import ReportingPeriod
 
 PER_PAGE = 20
 #: Words of a query beyond these are ignored: six words pin down any establishment's name.
@@ -365,6 +363,15 @@ _ENTRIES = (
 )
 
 
+#: One establishment with its latest signature, for its public page (the certificate's status
+#: also needs when the signature last changed).
+_ONE_ENTRY = (
+    select(*_ENTRIES.selected_columns, Signature.status_changed_at)
+    .join(Signature, latest_signature_join(_establishment.c.id))
+    .where(_establishment.c.id == bindparam("id"))
+)
+
+
 def search(
     *, db_session: Session, query: RegisterQuery, per_page: int = PER_PAGE, everything: bool = False
 ) -> RegisterPage:
@@ -450,11 +457,14 @@ class PublicPage:
 
 def public_page(*, db_session: Session, entry_id: int) -> PublicPage:
     """What anyone may know of one signatory; NotFound for an establishment that never signed."""
-    establishment = db_session.get(Establishment, entry_id)
-    signature = latest_signatures(db_session, [entry_id]).get(entry_id)
-    if establishment is None or signature is None:
+    if db_session.autoflush:
+        db_session.flush()  # plain statements do not flush: what this session changed counts
+    # The establishment with its latest signature in one statement (rows, not ORM objects).
+    row = db_session.execute(_ONE_ENTRY, {"id": entry_id}).first()
+    if row is None:
         raise NotFound()
-    periods = list(db_session.scalars(select(ReportingPeriod)))
+    establishment = signature = row
+    periods = period_rows(db_session)
     # Two columns, not whole reports with their answers (JSON): only the states are public.
     states = report_states(db_session, [entry_id]).get(entry_id, {})
     on = today()
@@ -476,22 +486,22 @@ def public_page(*, db_session: Session, entry_id: int) -> PublicPage:
         active=signature.status == "active",
         years=years,
         last_approved_year=max(approved) if approved else None,
-        certificate=_certificate(db_session, entry_id, signature),
+        certificate=_certificate(db_session, entry_id, signature, periods),
     )
 
 
 def _certificate(
-    db_session: Session, entry_id: int, signature: Signature
+    db_session: Session, entry_id: int, signature: Any, periods: list[Any]
 ) -> PublicCertificate | None:
     certificate: Certificate | None = current_certificate(
         db_session=db_session, establishment_id=entry_id
     )
     if certificate is None:
         return None
-    period = db_session.get(ReportingPeriod, certificate.period_id)
+    year = next((p.year for p in periods if p.id == certificate.period_id), None)
     return PublicCertificate(
         number=certificate.number,
-        year=period.year if period else certificate.issued_on.year,
+        year=year or certificate.issued_on.year,
         status=status_of(certificate, signature).status,
         valid_until=certificate.valid_until,
     )
