@@ -89,6 +89,8 @@ class VersionReader:
         while self._started <= arrived:
             if self._reading is None:
                 self._reading = loop.create_task(self._read())
+                # A failed read that every waiter gave up on is not logged as never retrieved.
+                self._reading.add_done_callback(_retrieve)
             try:
                 await asyncio.wait_for(asyncio.shield(self._reading), give_up - loop.time())
             except Exception:  # too slow, or the read failed: do without the cache
@@ -139,6 +141,11 @@ class VersionReader:
                 await result
         except Exception:  # closing a broken connection: nothing left to do
             pass
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class PageCache:
