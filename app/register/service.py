@@ -19,7 +19,7 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, exists, func, select
+from sqlalchemy import ColumnElement, and_, bindparam, case, exists, func, select, tuple_
 from sqlmodel import Session
 
 from app.certificates.models import Certificate
@@ -206,13 +206,21 @@ def _by_words(shape: _Shape) -> tuple[Any, tuple[Any, ...]]:
     each). `_rarest_first` puts first the word with the fewest terms, so "hostal cóndor" walks
     the 2,123 terms of "hostal", not those of both words. The filters then look up only the
     establishments matched.
+
+    Another word is looked for as `(establishment_id, term)` between `(id, word)` and
+    `(id, word_end)`: the same range as `establishment_id = id AND term in the word's range`, but
+    one that only the index `(establishment_id, term)` can answer. Written the plain way,
+    PostgreSQL estimates a narrow range of terms at one row and may walk the other word's whole
+    range for every candidate: "hotel huayna" took 198 ms (1,370 × 2,054 terms) instead of 4.
     """
     conditions = [_term_matches(0)]
     for i in range(1, shape.words):
         other = _term.alias(f"word_{i}")
+        own_terms = tuple_(other.c.establishment_id, other.c.term)
         conditions.append(
             exists().where(
-                other.c.establishment_id == _term.c.establishment_id, _term_matches(i, other)
+                own_terms >= tuple_(_term.c.establishment_id, bindparam(f"w{i}")),
+                own_terms < tuple_(_term.c.establishment_id, bindparam(f"w{i}_end")),
             )
         )
     matches = (
