@@ -4,7 +4,9 @@ audit log, certificates and signing keys, imports of existing signatories, API t
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -56,9 +58,24 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
 ) -> None:
     """Run the portal with uvicorn (uvloop and httptools)."""
-    import uvicorn
+    from app.register.cache import SharedPages
 
     get_settings()  # refuse to start with a default secret in production before forking workers
+    # The workers share the public register's pages in a file made for this run only: its pages
+    # are never older than the run (a database restored while the portal was stopped is safe).
+    folder = Path(tempfile.mkdtemp(prefix="portal-register-"))
+    SharedPages.create(folder / "pages.sqlite3")
+    os.environ["PORTAL_REGISTER_SHARED_PAGES"] = str(folder / "pages.sqlite3")
+    try:
+        _run_uvicorn(host=host, port=port, workers=workers, reload=reload, access_log=access_log)
+    finally:
+        os.environ.pop("PORTAL_REGISTER_SHARED_PAGES", None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_uvicorn(*, host: str, port: int, workers: int, reload: bool, access_log: bool) -> None:
+    import uvicorn
+
     uvicorn.run(
         "app.main:create_served_app",
         factory=True,

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
 
     # Rendered public register pages kept per worker process (bytes; 0 turns the cache off).
     register_cache_bytes: int = 64_000_000
+    # The file in which the worker processes share those pages (as many bytes again). Set by
+    # `portal serve` for its workers, to a file it makes for that run and deletes after it.
+    register_shared_pages: Path | None = None
 
     session_idle_minutes: int = 120
     session_absolute_hours: int = 12

@@ -37,7 +37,7 @@ from app.imports import views as import_views
 from app.noncompliance import views as noncompliance_views
 from app.opendata import views as opendata_views
 from app.register import views as register_views
-from app.register.cache import PageCache, VersionReader
+from app.register.cache import PageCache, SharedPages, VersionReader
 from app.reports import admin_views as period_admin_views
 from app.reports import views as report_views
 from app.reviews import views as review_views
@@ -79,7 +79,10 @@ def route_table() -> list[APIRoute]:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
-    await app.state.register_cache.version.close()
+    cache = app.state.register_cache
+    await cache.version.close()
+    if cache.shared is not None:
+        cache.shared.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -95,8 +98,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     app.state.storage = LocalStorage(settings.evidence_dir)
+    shared = settings.register_shared_pages
     app.state.register_cache = PageCache(
-        settings.register_cache_bytes, VersionReader(app.state.engine.url)
+        settings.register_cache_bytes,
+        VersionReader(app.state.engine.url),
+        SharedPages(shared, settings.register_cache_bytes) if shared else None,
     )
 
     app.mount("/static", StaticFiles(directory=ROOT / "app" / "static"), name="static")

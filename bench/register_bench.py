@@ -471,7 +471,7 @@ LUA = """
 urls = {}
 for line in io.lines(os.getenv("REGISTER_URLS")) do urls[#urls + 1] = line end
 n = #urls
-hits, misses = 0, 0
+hits, shared, misses = 0, 0, 0
 local threads, counter = {}, 0
 function setup(thread)
   counter = counter + 1
@@ -484,12 +484,16 @@ function request()
 end
 function response(status, headers, body)
   local state = headers["x-register-cache"]
-  if state == "hit" then hits = hits + 1 elseif state == "miss" then misses = misses + 1 end
+  if state == "hit" then hits = hits + 1
+  elseif state == "shared" then shared = shared + 1
+  elseif state == "miss" then misses = misses + 1 end
 end
 function done(summary, latency, requests)
-  local h, m = 0, 0
-  for _, t in ipairs(threads) do h = h + t:get("hits"); m = m + t:get("misses") end
-  io.write(string.format("CACHE hits=%d misses=%d\\n", h, m))
+  local h, s, m = 0, 0, 0
+  for _, t in ipairs(threads) do
+    h = h + t:get("hits"); s = s + t:get("shared"); m = m + t:get("misses")
+  end
+  io.write(string.format("CACHE hits=%d shared=%d misses=%d\\n", h, s, m))
 end
 """
 
@@ -528,10 +532,12 @@ def _wrk(
         "non_2xx": int(errors.group(1)) if errors else 0,
         "load_1min": round((load + os.getloadavg()[0]) / 2, 1),
     }
-    cache = re.search(r"CACHE hits=(\d+) misses=(\d+)", out)
+    cache = re.search(r"CACHE hits=(\d+) shared=(\d+) misses=(\d+)", out)
     if cache:
-        hits, misses = int(cache.group(1)), int(cache.group(2))
-        result["hit_rate"] = round(hits / max(1, hits + misses), 3)
+        hits, shared, misses = (int(g) for g in cache.groups())
+        # Served from the cache: from the worker's own memory or from the pages the workers share.
+        result["hit_rate"] = round((hits + shared) / max(1, hits + shared + misses), 3)
+        result["shared_rate"] = round(shared / max(1, hits + shared + misses), 3)
     return result
 
 

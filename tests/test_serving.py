@@ -32,7 +32,10 @@ def _free_port() -> int:
 def test_portal_serve_keeps_an_idle_connection_open_longer_than_uvicorns_default(
     tmp_path: Path,
 ) -> None:
+    """And its workers share the register's pages in a file of this run's, gone after it."""
     port = _free_port()
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
     server = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
         env={
@@ -40,6 +43,7 @@ def test_portal_serve_keeps_an_idle_connection_open_longer_than_uvicorns_default
             "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}",
             "PORTAL_VAR_DIR": str(tmp_path),
             "PYTHONPATH": str(ROOT),
+            "TMPDIR": str(temporary),
         },
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -63,9 +67,11 @@ def test_portal_serve_keeps_an_idle_connection_open_longer_than_uvicorns_default
         second = connection.getresponse()
         assert second.status == 200
         connection.close()
+        assert "pages.sqlite3" in [p.name for p in temporary.glob("portal-register-*/*")]
     finally:
         server.terminate()
         server.wait(timeout=30)
+    assert list(temporary.iterdir()) == []
 
 
 def test_a_client_that_hangs_up_mid_form_is_not_an_unexpected_error(app: FastAPI, caplog) -> None:  # type: ignore[no-untyped-def]

@@ -11,11 +11,15 @@ serving it takes no worker thread and none of the pool's connections.
 Only anonymous visitors without a flash message are served from it: a signed-in user's page
 carries their menu. The one per-visitor part of an anonymous page, the CSRF token of the language
 switch, is rendered as a placeholder and put in on the way out.
+
+Under `portal serve` the worker processes also share the pages they make (`SharedPages`, a SQLite
+file made for that run): a page one worker made is not made again by the others.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import sqlite3
 import threading
@@ -23,6 +27,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -42,6 +48,8 @@ _LONGEST_KEY = 2_000
 
 Key = tuple[str, bytes, str]
 Generation = tuple[int, date]
+
+log = logging.getLogger(__name__)
 
 
 class VersionReader:
@@ -148,12 +156,157 @@ def _retrieve(task: asyncio.Task[None]) -> None:
         task.exception()
 
 
-class PageCache:
-    """A least-recently-used cache of page bodies, bounded by their total size in bytes."""
+class SharedPages:
+    """Pages shared by the worker processes of one `portal serve`, in a SQLite file made for that
+    run (`portal serve` makes it before the workers start and deletes it when they have stopped).
 
-    def __init__(self, max_bytes: int, version: VersionReader | None = None) -> None:
+    A page is kept under its key and the generation it was made in, and found only by a request of
+    that same generation, so the rule of the module's docstring holds across processes. Reads are
+    on the event loop: one primary-key read of a local file, which in WAL mode never waits for a
+    writer (a read that cannot be had at once is a miss). Writes are made by the worker thread that
+    made the page; each worker's first write in a new generation deletes the older ones' pages, and
+    the oldest pages go when the file holds more than `max_bytes` of them. Any failure of the file
+    only costs its pages: the page is made, and served, as without it.
+    """
+
+    _SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS page (id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE, "
+        "version INTEGER NOT NULL, day TEXT NOT NULL, body BLOB NOT NULL)"
+    )
+    _GET = "SELECT body FROM page WHERE key = ? AND version = ? AND day = ?"
+    _PUT = "INSERT OR REPLACE INTO page (key, version, day, body) VALUES (?, ?, ?, ?)"
+    _OLDER = "DELETE FROM page WHERE version < ? OR day < ?"
+
+    def __init__(self, path: Path | str, max_bytes: int) -> None:
+        self.path = str(path)
+        self.max_bytes = max_bytes
+        self._reader: sqlite3.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._cleared: Generation | None = None  # the generation whose older pages were deleted
+        self._written = 0  # bytes written since the size was last checked
+        self._warned = False
+
+    @classmethod
+    def create(cls, path: Path) -> None:
+        """A new, empty file (before the workers start: they only open it)."""
+        path.unlink(missing_ok=True)
+        connection = sqlite3.connect(path, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute(cls._SCHEMA)
+        finally:
+            connection.close()
+
+    def get(self, key: Key, generation: Generation) -> bytes | None:
+        with self._read_lock:
+            try:
+                if self._reader is None:
+                    self._reader = self._connect(timeout=0)
+                row = self._reader.execute(
+                    self._GET, (_encoded(key), generation[0], generation[1].isoformat())
+                ).fetchone()
+            except sqlite3.Error as error:
+                self._reader = self._failed(error, self._reader)
+                return None
+        return bytes(row[0]) if row else None
+
+    def put(self, key: Key, generation: Generation, body: bytes) -> None:
+        if len(body) > self.max_bytes // 8:
+            return
+        version, day = generation[0], generation[1].isoformat()
+        with self._write_lock:
+            try:
+                if self._writer is None:
+                    self._writer = self._connect(timeout=0.5)
+                    self._writer.execute("PRAGMA synchronous = OFF")  # a cache: nothing to keep
+                writer = self._writer
+                try:
+                    writer.execute("BEGIN IMMEDIATE")
+                    if generation != self._cleared:
+                        writer.execute(self._OLDER, (version, day))
+                    writer.execute(self._PUT, (_encoded(key), version, day, body))
+                    self._written += len(body)
+                    if self._written > self.max_bytes // 16:
+                        self._shrink(writer)
+                    writer.execute("COMMIT")
+                    self._cleared = generation
+                finally:
+                    if writer.in_transaction:
+                        writer.execute("ROLLBACK")
+            except sqlite3.Error as error:
+                self._writer = self._failed(error, self._writer)
+
+    def _shrink(self, writer: sqlite3.Connection) -> None:
+        """The oldest pages out, until the pages kept take at most `max_bytes`."""
+        self._written = 0
+        (total,) = writer.execute("SELECT total(length(body)) FROM page").fetchone()
+        excess = total - self.max_bytes
+        if excess <= 0:
+            return
+        last = 0
+        for page_id, size in writer.execute("SELECT id, length(body) FROM page ORDER BY id"):
+            last = page_id
+            excess -= size
+            if excess <= 0:
+                break
+        writer.execute("DELETE FROM page WHERE id <= ?", (last,))
+
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        # mode=rw: a file that is gone is an error, not a new empty file.
+        return sqlite3.connect(
+            Path(self.path).absolute().as_uri() + "?mode=rw",
+            uri=True,
+            timeout=timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+
+    def _failed(
+        self, error: sqlite3.Error, connection: sqlite3.Connection | None
+    ) -> sqlite3.Connection | None:
+        """The connection to go on with after `error`: the same one when the other worker was
+        only writing (this page is simply not shared this time), otherwise none (opened afresh
+        next time)."""
+        if getattr(error, "sqlite_errorname", "") in {"SQLITE_BUSY", "SQLITE_LOCKED"}:
+            return connection
+        if connection is not None:
+            connection.close()
+        if not self._warned:
+            self._warned = True
+            log.warning("the shared register page file %s failed: %s", self.path, error)
+        return None
+
+    def close(self) -> None:
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+
+def _encoded(key: Key) -> bytes:
+    path, query, locale = key
+    return b"\0".join((path.encode(), query, locale.encode()))
+
+
+class PageCache:
+    """A least-recently-used cache of page bodies, bounded by their total size in bytes; with
+    `shared`, backed by the pages the other worker processes made."""
+
+    def __init__(
+        self,
+        max_bytes: int,
+        version: VersionReader | None = None,
+        shared: SharedPages | None = None,
+    ) -> None:
         self.max_bytes = max_bytes
         self.version = version or VersionReader(None)
+        self.shared = shared
         self.size = 0
         self.hits = 0
         self.misses = 0
@@ -222,9 +375,16 @@ async def cached_page(
     key = (request.url.path, query, get_locale())
     body = cache.get(key, generation)
     state = "hit"
+    if body is None and cache.shared is not None:
+        body = cache.shared.get(key, generation)
+        state = "shared"
+        if body is not None:
+            cache.put(key, generation, body)
     if body is None:
         state = "miss"
-        page = await run_in_threadpool(_made, request, render, CSRF_PLACEHOLDER)
+        shared = cache.shared
+        keep = partial(shared.put, key, generation) if shared is not None else None
+        page = await run_in_threadpool(_made, request, render, CSRF_PLACEHOLDER, keep)
         if page.status_code != 200:
             return page
         body = bytes(page.body)
@@ -236,8 +396,15 @@ async def cached_page(
 
 
 def _made(
-    request: Request, render: Callable[[Session, str], HTMLResponse], csrf: str
+    request: Request,
+    render: Callable[[Session, str], HTMLResponse],
+    csrf: str,
+    keep: Callable[[bytes], None] | None = None,
 ) -> HTMLResponse:
-    """The page made on a session of its own: public pages only read (nothing to commit)."""
+    """The page made on a session of its own: public pages only read (nothing to commit). `keep`
+    is given the body of a page found (for the other workers), in the same thread."""
     with Session(request.app.state.engine) as db_session:
-        return render(db_session, csrf)
+        page = render(db_session, csrf)
+    if keep is not None and page.status_code == 200:
+        keep(bytes(page.body))
+    return page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -19,7 +20,8 @@ from app.conduct import service as conduct
 from app.db import make_engine
 from app.establishments.models import Establishment
 from app.imports import service as imports
-from app.register.cache import CSRF_PLACEHOLDER, PageCache, VersionReader
+from app.main import create_app
+from app.register.cache import CSRF_PLACEHOLDER, PageCache, SharedPages, VersionReader
 from app.register.models import PUBLIC_TABLES, register_version
 from app.reports import service as reports
 from app.reports.models import AnnualReport
@@ -409,3 +411,110 @@ def _run(coroutine) -> None:  # type: ignore[no-untyped-def]
     """asyncio.run in a thread of its own (the browser tests keep a loop in the main thread)."""
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, coroutine).result(timeout=30)
+
+
+# --- pages shared by the worker processes ------
+
+
+@pytest.fixture
+def workers(app, tmp_path):  # type: ignore[no-untyped-def]
+    """Two workers of one `portal serve`: two apps, each with its own memory, sharing one file."""
+    path = tmp_path / "pages.sqlite3"
+    SharedPages.create(path)
+    settings = app.state.settings.model_copy(update={"register_shared_pages": path})
+    apps = [create_app(settings) for _ in range(2)]
+    clients = [TestClient(worker) for worker in apps]
+    for client in clients:
+        client.__enter__()
+        client.cookies.set("portal_lang", "en")
+    yield clients
+    for client, worker in zip(clients, apps, strict=True):
+        client.__exit__(None, None, None)
+        worker.state.engine.dispose()
+
+
+def test_a_page_one_worker_made_is_served_by_the_other(workers, db):
+    first, second = workers
+    hostal = add_signatory(db, "Hostal Wiracocha")
+    entry = f"/register/{hostal.id}"
+    for url in (SEARCH, entry):
+        assert _cache(first.get(url)) == "miss"
+        shared = second.get(url)
+        assert _cache(shared) == "shared"  # not made again
+        assert _cache(second.get(url)) == "hit"  # and now in this worker's own memory
+    assert "Hostal Wiracocha" in page(shared).get_text(" ")
+    assert "Good standing" in page(second.get(SEARCH)).get_text(" ")
+
+
+def test_a_suspension_shows_at_once_in_every_worker(workers, db):
+    first, second = workers
+    hostal = add_signatory(db, "Hostal Wiracocha")
+    for client in workers:
+        client.get(SEARCH)
+    assert _cache(second.get(SEARCH)) == "hit"
+
+    conduct.change_signature_status(
+        db_session=db,
+        settings=first.app.state.settings,
+        user=_reviewer(db),
+        establishment_id=hostal.id,
+        action="suspend",
+        reason="Denuncia en investigación",
+    )
+    db.commit()
+
+    made = second.get(SEARCH)
+    assert _cache(made) == "miss"
+    assert "Suspended" in page(made).select_one("table tbody").get_text(" ")
+    shared = first.get(SEARCH)
+    assert _cache(shared) == "shared"  # the page the other worker made after the suspension
+    assert "Suspended" in page(shared).select_one("table tbody").get_text(" ")
+    assert "Good standing" not in page(shared).select_one("table tbody").get_text(" ")
+
+
+def test_each_visitor_gets_their_own_token_from_a_shared_page(workers, db):
+    first, second = workers
+    add_signatory(db, "Hostal Wiracocha")
+    first.get(SEARCH)
+    shared = second.get(SEARCH)
+    assert _cache(shared) == "shared"
+    assert CSRF_PLACEHOLDER not in shared.text
+    assert _csrf(shared) and _csrf(shared) != _csrf(first.get(SEARCH))
+
+
+def test_a_missing_shared_file_costs_only_its_pages(workers, db, tmp_path, caplog):
+    first, second = workers
+    add_signatory(db, "Hostal Wiracocha")
+    (tmp_path / "pages.sqlite3").unlink()
+    for client in workers:
+        shown = client.get(SEARCH)
+        assert shown.status_code == 200
+        assert _cache(shown) == "miss"
+        assert "Hostal Wiracocha" in page(shown).get_text(" ")
+    assert not (tmp_path / "pages.sqlite3").exists()  # not made again, empty, by a worker
+    assert "shared register page file" in caplog.text
+
+
+def test_the_shared_pages_are_bounded_and_of_one_generation(tmp_path):
+    path = tmp_path / "pages.sqlite3"
+    SharedPages.create(path)
+    shared = SharedPages(path, max_bytes=16_000)
+    now = (1, date(2026, 12, 2))
+    for n in range(40):
+        shared.put(("/register", str(n).encode(), "es"), now, b"x" * 1_000)
+    with sqlite3.connect(path) as connection:
+        (kept,) = connection.execute("SELECT total(length(body)) FROM page").fetchone()
+    assert kept <= 16_000 + 1_000  # checked every 1,000 bytes written
+    assert shared.get(("/register", b"0", "es"), now) is None  # the oldest went
+    assert shared.get(("/register", b"39", "es"), now) == b"x" * 1_000
+    assert shared.get(("/register", b"39", "en"), now) is None  # another language
+    # Another generation (a write, or the next day in Lima) never gets an older page…
+    newer = (2, now[1])
+    assert shared.get(("/register", b"39", "es"), newer) is None
+    assert shared.get(("/register", b"39", "es"), (1, date(2026, 12, 3))) is None
+    # …and the first page kept in it deletes the older generation's pages.
+    shared.put(("/register", b"new", "es"), newer, b"new")
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT count(*) FROM page").fetchone() == (1,)
+    assert shared.get(("/register", b"new", "es"), newer) == b"new"
+    shared.close()
