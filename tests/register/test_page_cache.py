@@ -46,6 +46,19 @@ def _reviewer(db: Session):  # type: ignore[no-untyped-def]
     return make_user(db, "revisor@mincetur.gob.pe", role="reviewer", regions=("PE-CUS",))
 
 
+def _suspend(db: Session, settings, establishment_id: int) -> None:  # type: ignore[no-untyped-def]
+    """A reviewer suspends the signature, committed."""
+    conduct.change_signature_status(
+        db_session=db,
+        settings=settings,
+        user=_reviewer(db),
+        establishment_id=establishment_id,
+        action="suspend",
+        reason="Denuncia en investigación",
+    )
+    db.commit()
+
+
 def test_a_suspension_shows_at_once_on_the_cached_search_and_page(public, db):
     hostal = add_signatory(db, "Hostal Wiracocha")
     entry = f"/register/{hostal.id}"
@@ -54,15 +67,7 @@ def test_a_suspension_shows_at_once_on_the_cached_search_and_page(public, db):
         assert _cache(public.get(url)) == "hit"
     assert "Good standing" in page(public.get(SEARCH)).get_text(" ")
 
-    conduct.change_signature_status(
-        db_session=db,
-        settings=public.app.state.settings,
-        user=_reviewer(db),
-        establishment_id=hostal.id,
-        action="suspend",
-        reason="Denuncia en investigación",
-    )
-    db.commit()
+    _suspend(db, public.app.state.settings, hostal.id)
 
     search = public.get(SEARCH)
     assert _cache(search) == "miss"
@@ -453,15 +458,7 @@ def test_a_suspension_shows_at_once_in_every_worker(workers, db):
         client.get(SEARCH)
     assert _cache(second.get(SEARCH)) == "hit"
 
-    conduct.change_signature_status(
-        db_session=db,
-        settings=first.app.state.settings,
-        user=_reviewer(db),
-        establishment_id=hostal.id,
-        action="suspend",
-        reason="Denuncia en investigación",
-    )
-    db.commit()
+    _suspend(db, first.app.state.settings, hostal.id)
 
     made = second.get(SEARCH)
     assert _cache(made) == "miss"
