@@ -246,6 +246,9 @@ def portal_server(cluster: Cluster) -> Iterator[tuple[str, list[tuple[str, list[
     var_dir = Path(tempfile.mkdtemp(prefix="portal-var-"))
     people = _seed(cluster.url, var_dir)
     port = _free_port()
+    # The server's log goes to a file: a pipe read only at the end fills up with the outage's
+    # error lines (64 KB), and a worker writing one more then blocks, its event loop with it.
+    log_file = (var_dir / "server.log").open("w+")
     env = {
         **os.environ,
         "PORTAL_ENVIRONMENT": "test",
@@ -272,8 +275,7 @@ def portal_server(cluster: Cluster) -> Iterator[tuple[str, list[tuple[str, list[
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=log_file,
     )
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -285,7 +287,8 @@ def portal_server(cluster: Cluster) -> Iterator[tuple[str, list[tuple[str, list[
             time.sleep(0.2)
     else:
         server.kill()
-        pytest.fail("the portal did not start: " + (server.stderr.read() if server.stderr else ""))
+        log_file.seek(0)
+        pytest.fail("the portal did not start: " + log_file.read())
     from app.clock import today
 
     try:
@@ -293,11 +296,14 @@ def portal_server(cluster: Cluster) -> Iterator[tuple[str, list[tuple[str, list[
     finally:
         server.terminate()
         try:
-            _, log = server.communicate(timeout=20)
+            server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
-            _, log = server.communicate()
-        assert "Traceback" not in (log or ""), log
+            server.wait()
+        log_file.seek(0)
+        log = log_file.read()
+        log_file.close()
+        assert "Traceback" not in log, log
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
