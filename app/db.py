@@ -87,6 +87,28 @@ def _engine(url: str) -> Engine:
     )
 
 
+def make_public_engine(engine: Engine) -> Engine:
+    """The engine the public register's pages are made on (they only read): on PostgreSQL one of
+    its own, whose connections are in autocommit and read-only and are not pinged before each
+    use. That spares three of a page's round trips to the server (the ping, BEGIN, ROLLBACK), and
+    under load each round trip is also a wait for the interpreter lock (bench/RESULTS-register.md).
+    A connection the server dropped fails on its first statement instead, and the page is made
+    again on a new one (app/register/cache.py). On SQLite: the same engine."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return create_engine(
+        engine.url,
+        pool_size=5,
+        max_overflow=10,
+        isolation_level="AUTOCOMMIT",
+        connect_args={
+            "connect_timeout": 10,
+            "options": "-c default_transaction_read_only=on",
+            "application_name": "portal register",  # as pg_stat_activity shows them
+        },
+    )
+
+
 async def get_db(request: Request) -> AsyncIterator[Session]:
     """A session for the request: committed once when the view returns, rolled back on error.
 

@@ -29,7 +29,7 @@ from app.claims import views as claim_views
 from app.conduct import views as conduct_views
 from app.config import ROOT, Settings, get_settings
 from app.dashboard import views as dashboard_views
-from app.db import DATABASE_UNAVAILABLE, make_engine
+from app.db import DATABASE_UNAVAILABLE, make_engine, make_public_engine
 from app.errors import NotFound
 from app.establishments import views as establishment_views
 from app.i18n import _
@@ -49,12 +49,14 @@ log = logging.getLogger(__name__)
 
 ROUTERS: tuple[APIRouter, ...] = (
     pages.router,
+    # The public register gets most of the traffic, and a request is matched against the routes
+    # in this order (each one tried in turn): its pages come right after the health checks.
+    register_views.router,
     auth_views.router,
     # Before the establishments' routes: /establishments/claim is not an establishment id.
     claim_views.router,
     establishment_views.router,
     conduct_views.router,
-    register_views.router,
     opendata_views.router,
     report_views.router,
     period_admin_views.router,
@@ -83,6 +85,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await cache.version.close()
     if cache.shared is not None:
         cache.shared.close()
+    if app.state.public_engine is not app.state.engine:
+        app.state.public_engine.dispose()
+
+
+def dispose_engines(app: FastAPI) -> None:
+    """Every connection the app holds closed (its pools are made again if it is used after)."""
+    app.state.engine.dispose()
+    if app.state.public_engine is not app.state.engine:
+        app.state.public_engine.dispose()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -97,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
+    app.state.public_engine = make_public_engine(app.state.engine)
     app.state.storage = LocalStorage(settings.evidence_dir)
     shared = settings.register_shared_pages
     app.state.register_cache = PageCache(

@@ -24,7 +24,7 @@ from sqlmodel import Session, SQLModel
 
 import app.models  # noqa: F401
 from app.config import Settings
-from app.main import create_app
+from app.main import create_app, dispose_engines
 from app.migrate import upgrade
 
 PG_URL = os.environ.get(
@@ -178,7 +178,7 @@ def app(
     )
     _empty_tables(application)
     yield application
-    application.state.engine.dispose()
+    dispose_engines(application)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlmodel import Session
 
-from app.main import create_app, route_table
+from app.main import create_app, dispose_engines, route_table
 from tests.api.conftest import COMPLETE_JSON, PDF, SIGNATURE_JSON, auth, establishment_json
 from tests.api.test_refusals import _send as send_api
 from tests.conftest import (
@@ -301,7 +301,7 @@ def world(
     yield {"app": app, "clients": clients, "tokens": tokens, "ids": ids}
     for client in clients.values():
         client.__exit__(None, None, None)
-    app.state.engine.dispose()
+    dispose_engines(app)
 
 
 def _url(path: str, ids: dict[str, Any], role: str) -> str:

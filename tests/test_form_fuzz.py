@@ -25,7 +25,7 @@ from sqlmodel import Session, SQLModel
 
 from app.establishments.forms import EstablishmentForm
 from app.establishments.models import Establishment
-from app.main import create_app, route_table
+from app.main import create_app, dispose_engines, route_table
 from app.reports.models import AnnualReport
 from tests.conftest import (
     IN_CI,
@@ -357,7 +357,7 @@ def world(database_url, smtp_server, tmp_path_factory):  # type: ignore[no-untyp
     yield World(app=app, clients=clients, ids=ids, emails={"leaver": "leaver@hostal.pe"})
     for client in clients.values():
         client.__exit__(None, None, None)
-    app.state.engine.dispose()
+    dispose_engines(app)
 
 
 def page_of(response) -> BeautifulSoup:  # type: ignore[no-untyped-def]

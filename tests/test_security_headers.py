@@ -9,7 +9,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from app.main import create_app, route_table
+from app.main import create_app, dispose_engines, route_table
 from tests.conftest import make_settings, make_user, post_form, sign_in
 
 CSP_DIRECTIVES = {
@@ -133,7 +133,7 @@ def test_every_cookie_is_httponly_samesite_and_secure_over_https(
             seen_flash = _cookies(client.get("/"))
             assert_secure_headers(logout, https=https)
     finally:
-        application.state.engine.dispose()
+        dispose_engines(application)
     assert {"portal_sid", "portal_lang", "portal_flash"} <= set(seen), seen.keys()
     for header in [*seen.values(), *seen_flash.values()]:
         _check_cookie(header, secure=https)

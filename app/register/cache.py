@@ -36,10 +36,12 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from app.clock import today
 from app.i18n import get_locale
+from app.register.service import GENERATION
 from app.web import FLASH_COOKIE, csrf_token
 
 #: What the pages are rendered with instead of the visitor's CSRF token (never sent out).
@@ -384,7 +386,7 @@ async def cached_page(
         state = "miss"
         shared = cache.shared
         keep = partial(shared.put, key, generation) if shared is not None else None
-        page = await run_in_threadpool(_made, request, render, CSRF_PLACEHOLDER, keep)
+        page = await run_in_threadpool(_made, request, render, CSRF_PLACEHOLDER, keep, generation)
         if page.status_code != 200:
             return page
         body = bytes(page.body)
@@ -400,11 +402,24 @@ def _made(
     render: Callable[[Session, str], HTMLResponse],
     csrf: str,
     keep: Callable[[bytes], None] | None = None,
+    generation: Generation | None = None,
 ) -> HTMLResponse:
     """The page made on a session of its own: public pages only read (nothing to commit). `keep`
-    is given the body of a page found (for the other workers), in the same thread."""
-    with Session(request.app.state.engine) as db_session:
-        page = render(db_session, csrf)
+    is given the body of a page found (for the other workers), in the same thread. The session
+    carries the page's `generation`, so that what pages of one generation all read is read once
+    (app/register/service.py, `_PerGeneration`)."""
+    for attempt in range(2):
+        try:
+            with Session(request.app.state.public_engine) as db_session:
+                if generation is not None:
+                    db_session.info[GENERATION] = generation
+                page = render(db_session, csrf)
+            break
+        except DBAPIError as error:
+            # No ping before use (app/db.py, make_public_engine): a connection the database
+            # dropped fails here, the pool is emptied, and the page is made on a new connection.
+            if attempt or not error.connection_invalidated:
+                raise
     if keep is not None and page.status_code == 200:
         keep(bytes(page.body))
     return page

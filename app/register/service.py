@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, bindparam, case, exists, func, select, tuple_
 from sqlmodel import Session
@@ -44,6 +46,55 @@ MAX_WORDS = 6
 #: What the standing filter offers (an establishment that never signed is not in the register).
 LISTED_STANDINGS = tuple(s for s in Standing if s is not Standing.NOT_SIGNED)
 _RUC_TYPED = re.compile(r"^[\d\s.\-]+$")
+#: Where a session making a cached page holds the page's generation (app/register/cache.py).
+GENERATION = "register_generation"
+T = TypeVar("T")
+
+
+class _PerGeneration:
+    """Values read from the database, kept for the pages of one register generation (the
+    register version and the day, app/register/cache.py): every write to public data starts a
+    new one, so a value kept is one that would be read again now. Used only by sessions that carry
+    their page's generation (`GENERATION` in `session.info`); the others read every time."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._generation: Any = None
+        self._values: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, db_session: Session, key: Any, read: Callable[[], T]) -> T:
+        generation = db_session.info.get(GENERATION)
+        if generation is None:
+            return read()
+        with self._lock:
+            if generation != self._generation:
+                if self._generation is not None and generation < self._generation:
+                    return read()  # a page of an older generation, still being made
+                self._generation, self._values = generation, {}
+            if key in self._values:
+                return self._values[key]  # type: ignore[no-any-return]
+        value = read()
+        with self._lock:
+            if generation == self._generation and len(self._values) < self._limit:
+                self._values[key] = value
+        return value
+
+    def kept(self, db_session: Session, key: Any) -> Any:
+        """The value kept under `key` for this session's generation, or None."""
+        with self._lock:
+            if db_session.info.get(GENERATION) != self._generation:
+                return None
+            return self._values.get(key)
+
+
+#: The reporting periods, and how many terms each word typed begins (`_rarest_first`).
+_periods = _PerGeneration(limit=1)
+_word_terms = _PerGeneration(limit=20_000)
+
+
+def _period_rows(db_session: Session) -> list[Any]:
+    return _periods.get(db_session, "periods", lambda: period_rows(db_session))
 
 
 @dataclass(frozen=True)
@@ -264,10 +315,14 @@ def _rarest_first(db_session: Session, found: list[str]) -> list[str]:
     index range, all in one statement)."""
     if len(found) < 2:
         return found
-    values = {f"w{i}": word for i, word in enumerate(found)}
-    values.update({f"w{i}_end": word + HIGH for i, word in enumerate(found)})
-    row = db_session.execute(_terms_of_words(len(found)), values).one()
-    counts = dict(zip(found, row, strict=True))
+    counts = {word: _word_terms.kept(db_session, word) for word in found}
+    unknown = [word for word, count in counts.items() if count is None]
+    if unknown:
+        values = {f"w{i}": word for i, word in enumerate(unknown)}
+        values.update({f"w{i}_end": word + HIGH for i, word in enumerate(unknown)})
+        row = db_session.execute(_terms_of_words(len(unknown)), values).one()
+        for word, count in zip(unknown, row, strict=True):
+            counts[word] = _word_terms.get(db_session, word, lambda count=count: count)
     # Between two words past the cap, the longer one (usually the rarer: "hotel de").
     return sorted(found, key=lambda word: (counts[word], -len(word)))
 
@@ -392,7 +447,7 @@ def search(
     shape, parameters = _shape_and_parameters(query, db_session)
     periods = None
     if query.standing:
-        periods = period_rows(db_session)
+        periods = _period_rows(db_session)
         parameters["standing"] = query.standing
         listed, order = _by_establishment(shape, standing_sql(_establishment.c.id, periods))
     elif shape.words and not shape.ruc:
@@ -403,7 +458,7 @@ def search(
     # The page's establishments with their latest signatures (one query), then their standings.
     rows = db_session.execute(_ENTRIES, {"ids": ids}).all() if ids else []
     found = {row.id: row for row in rows}
-    periods = periods if periods is not None else period_rows(db_session) if ids else []
+    periods = periods if periods is not None else _period_rows(db_session) if ids else []
     states = report_states(db_session, ids)
     on = today()
     entries = [
@@ -472,7 +527,7 @@ def public_page(*, db_session: Session, entry_id: int) -> PublicPage:
     if row is None:
         raise NotFound()
     establishment = signature = row
-    periods = period_rows(db_session)
+    periods = _period_rows(db_session)
     # Two columns, not whole reports with their answers (JSON): only the states are public.
     states = report_states(db_session, [entry_id]).get(entry_id, {})
     on = today()

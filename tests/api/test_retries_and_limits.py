@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from app.main import create_app
+from app.main import create_app, dispose_engines
 from app.reports.models import AnnualReport, ReportSubmission
 from app.reviews.models import ReviewDecision
 from tests.api.conftest import COMPLETE_JSON, auth, is_problem, token_for
@@ -121,7 +121,7 @@ def test_rate_limit_headers_and_429_shared_by_two_workers(app, database_url, db,
         fresh = token_for(db, "otro@hostal.pe")
         assert first.get("/api/v1/periods", headers=auth(fresh)).status_code == 200
         assert second.get("/api/v1/register").status_code == 200
-    other.state.engine.dispose()
+    dispose_engines(other)
 
 
 def test_the_window_moves_on(db):

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from app.auth.models import LoginFailure, User, UserSession
 from app.db import utcnow
 from app.establishments.models import Establishment
-from app.main import create_app
+from app.main import create_app, dispose_engines
 from tests.conftest import (
     PASSWORD,
     csrf_of,
@@ -180,7 +180,7 @@ def test_five_wrong_passwords_lock_the_account_and_the_count_is_in_the_database(
             db.commit()
             assert _login(other, "rosa@hostal.pe", PASSWORD).status_code == 303
     finally:
-        other_app.state.engine.dispose()
+        dispose_engines(other_app)
 
 
 def test_twenty_failures_from_one_address_block_any_account_from_it(app, db):

@@ -20,7 +20,7 @@ from sqlalchemy import event
 from sqlmodel import Session
 
 from app.db import make_engine
-from app.main import create_app
+from app.main import create_app, dispose_engines
 from tests.conftest import (
     IN_CI,
     PASSWORD,
@@ -103,7 +103,7 @@ def live_server(
     finally:
         server.should_exit = True
         thread.join(timeout=15)
-        app.state.engine.dispose()
+        dispose_engines(app)
     assert not thread.is_alive(), "the live server did not stop"
 
 

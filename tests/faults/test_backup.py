@@ -23,7 +23,7 @@ from app.backup import tables
 from app.certificates.models import Certificate
 from app.cli import app as portal_cli
 from app.config import Settings, get_settings
-from app.main import create_app
+from app.main import create_app, dispose_engines
 from app.migrate import upgrade
 from app.reports.models import Evidence
 from tests.certificates.conftest import (  # noqa: F401  (fixtures)
@@ -238,7 +238,7 @@ def _restored_portal_works(url: str, var_dir: Path, rich, signing_keys) -> None:
             db.delete(db.scalars(select(User).where(User.email == "nueva@hostal.pe")).one())
             db.commit()
     finally:
-        restored.state.engine.dispose()
+        dispose_engines(restored)
 
 
 def test_a_backup_of_another_schema_revision_or_damaged_is_refused(  # type: ignore[no-untyped-def]

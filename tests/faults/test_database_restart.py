@@ -32,7 +32,7 @@ from sqlalchemy import create_engine, select, text, update
 from sqlmodel import Session
 
 from app.config import Settings
-from app.main import create_app
+from app.main import create_app, dispose_engines
 from app.migrate import upgrade
 from app.reports.models import AnnualReport, ReportSubmission
 from tests.conftest import (
@@ -150,7 +150,7 @@ def _seed(url: str, var_dir: Path) -> list[tuple[str, list[int]]]:
         filled = next(r for r in reports if r.establishment_id == people[0][1][0])
         db.execute(update(AnnualReport).values(content=filled.content))
         db.commit()
-    application.state.engine.dispose()
+    dispose_engines(application)
     return people
 
 

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from app.auth.models import User
 from app.mail import OutboxMessage, deliver_pending, queue_mail
-from app.main import create_app
+from app.main import create_app, dispose_engines
 from tests.conftest import Mailbox, _empty_tables, _free_port, make_settings, post_form
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ def mail_down_app(database_url: str, smtp_port: int, tmp_path: Path) -> Iterator
     application = create_app(make_settings(database_url, smtp_port, "http://testserver", tmp_path))
     _empty_tables(application)
     yield application
-    application.state.engine.dispose()
+    dispose_engines(application)
 
 
 def start_server(port: int, mailbox: Mailbox | None = None) -> tuple[Controller, Mailbox]:

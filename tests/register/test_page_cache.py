@@ -12,7 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import event
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from app.clock import today
@@ -20,7 +21,7 @@ from app.conduct import service as conduct
 from app.db import make_engine
 from app.establishments.models import Establishment
 from app.imports import service as imports
-from app.main import create_app
+from app.main import create_app, dispose_engines
 from app.register.cache import CSRF_PLACEHOLDER, PageCache, SharedPages, VersionReader
 from app.register.models import PUBLIC_TABLES, register_version
 from app.reports import service as reports
@@ -289,7 +290,9 @@ def test_the_pages_read_only_public_tables(public, db, app):
             name.lower() for name in re.findall(r'\b(?:FROM|JOIN)\s+"?(\w+)', statement, re.I)
         )
 
-    event.listen(app.state.engine, "before_cursor_execute", note)
+    engines = {app.state.engine, app.state.public_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", note)
     try:
         for url in (
             SEARCH,
@@ -300,7 +303,8 @@ def test_the_pages_read_only_public_tables(public, db, app):
         ):
             assert public.get(url).status_code == 200
     finally:
-        event.remove(app.state.engine, "before_cursor_execute", note)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", note)
     assert "establishment" in read
     # Besides: who the visitor is (signed-in visitors are never served from the cache). The
     # version itself is read on the cache's own connection, not the engine's.
@@ -404,12 +408,80 @@ def test_the_version_is_read_without_a_worker_thread_or_a_pooled_connection(publ
     def note(*_args: object) -> None:
         checked_out.append(1)
 
-    event.listen(app.state.engine, "checkout", note)
+    engines = {app.state.engine, app.state.public_engine}
+    for engine in engines:
+        event.listen(engine, "checkout", note)
     try:
         assert _cache(public.get(SEARCH)) == "hit"
     finally:
-        event.remove(app.state.engine, "checkout", note)
+        for engine in engines:
+            event.remove(engine, "checkout", note)
     assert checked_out == []
+
+
+def test_a_new_period_shows_at_once_on_pages_made_since(public, db):
+    """The periods are read once per generation: a period added is a write to public data, so
+    the pages made after it count it (the signatory is now overdue)."""
+    add_signatory(db, "Hostal Wiracocha")
+    add_signatory(db, "Hostal Wiracocha Dos")
+    assert "Good standing" in page(public.get(SEARCH)).select_one("tbody").get_text(" ")
+    reports.create_period(
+        db_session=db,
+        data=reports.PeriodInput(
+            year=today().year - 1,
+            opens_on=today() - timedelta(days=90),
+            deadline=today() - timedelta(days=10),
+            grace_days=30,
+            cutoff_on=today() - timedelta(days=100),
+        ),
+    )
+    db.commit()
+    # Another URL, made for the first time in the new generation, and the one made before.
+    for url in (SEARCH + "+dos", SEARCH):
+        response = public.get(url)
+        assert _cache(response) == "miss"
+        assert "Overdue" in page(response).select_one("tbody").get_text(" ")
+
+
+def test_the_public_pages_are_made_on_read_only_connections(public, db, app):
+    """On PostgreSQL the register's pages have an engine of their own (autocommit, no ping):
+    whatever it is asked, it cannot write."""
+    if app.state.engine.dialect.name != "postgresql":
+        assert app.state.public_engine is app.state.engine
+        return
+    hostal = add_signatory(db, "Hostal Wiracocha")
+    assert public.get(f"/register/{hostal.id}").status_code == 200
+    with (
+        app.state.public_engine.connect() as connection,
+        pytest.raises(DBAPIError, match="read-only"),
+    ):
+        connection.execute(
+            text("UPDATE establishment SET trade_name = 'X' WHERE id = :id"), {"id": hostal.id}
+        )
+    db.expire_all()
+    assert db.get(Establishment, hostal.id).trade_name == "Hostal Wiracocha"
+
+
+def test_a_connection_the_database_dropped_is_replaced_without_an_error(public, db, app):
+    """No ping before each use: the page made on a connection the server closed (a restart, an
+    idle timeout) is made again on a new one, and the visitor sees it as usual."""
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("the public pages' own engine is PostgreSQL's")
+    first = add_signatory(db, "Hostal Wiracocha")
+    second = add_signatory(db, "Hostal Killa")
+    assert public.get(f"/register/{first.id}").status_code == 200
+    assert app.state.public_engine.pool.checkedin() >= 1
+    with app.state.engine.connect() as connection:
+        dropped = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'portal register' AND datname = current_database()"
+            )
+        ).scalar()
+    assert dropped >= 1
+    response = public.get(f"/register/{second.id}")
+    assert response.status_code == 200
+    assert page(response).h1.get_text(strip=True) == "Hostal Killa"
 
 
 def _run(coroutine) -> None:  # type: ignore[no-untyped-def]
@@ -435,7 +507,7 @@ def workers(app, tmp_path):  # type: ignore[no-untyped-def]
     yield clients
     for client, worker in zip(clients, apps, strict=True):
         client.__exit__(None, None, None)
-        worker.state.engine.dispose()
+        dispose_engines(worker)
 
 
 def test_a_page_one_worker_made_is_served_by_the_other(workers, db):
