@@ -85,14 +85,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await cache.version.close()
     if cache.shared is not None:
         cache.shared.close()
-    if app.state.public_engine is not app.state.engine:
-        app.state.public_engine.dispose()
+    _dispose_public_engine(app)
 
 
 def dispose_engines(app: FastAPI) -> None:
     """Every connection the app holds closed (its pools are made again if it is used after)."""
     app.state.engine.dispose()
-    if app.state.public_engine is not app.state.engine:
+    _dispose_public_engine(app)
+
+
+def _dispose_public_engine(app: FastAPI) -> None:
+    if app.state.public_engine is not app.state.engine:  # on SQLite, the same engine
         app.state.public_engine.dispose()
 
 

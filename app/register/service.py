@@ -15,11 +15,10 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, case, exists, func, select, tuple_
 from sqlmodel import Session
@@ -48,7 +47,6 @@ LISTED_STANDINGS = tuple(s for s in Standing if s is not Standing.NOT_SIGNED)
 _RUC_TYPED = re.compile(r"^[\d\s.\-]+$")
 #: Where a session making a cached page holds the page's generation (app/register/cache.py).
 GENERATION = "register_generation"
-T = TypeVar("T")
 
 
 class _PerGeneration:
@@ -63,29 +61,28 @@ class _PerGeneration:
         self._values: dict[Any, Any] = {}
         self._lock = threading.Lock()
 
-    def get(self, db_session: Session, key: Any, read: Callable[[], T]) -> T:
-        generation = db_session.info.get(GENERATION)
-        if generation is None:
-            return read()
-        with self._lock:
-            if generation != self._generation:
-                if self._generation is not None and generation < self._generation:
-                    return read()  # a page of an older generation, still being made
-                self._generation, self._values = generation, {}
-            if key in self._values:
-                return self._values[key]  # type: ignore[no-any-return]
-        value = read()
-        with self._lock:
-            if generation == self._generation and len(self._values) < self._limit:
-                self._values[key] = value
-        return value
-
     def kept(self, db_session: Session, key: Any) -> Any:
         """The value kept under `key` for this session's generation, or None."""
         with self._lock:
-            if db_session.info.get(GENERATION) != self._generation:
+            values = self._values_of(db_session.info.get(GENERATION))
+            return None if values is None else values.get(key)
+
+    def keep(self, db_session: Session, key: Any, value: Any) -> None:
+        with self._lock:
+            values = self._values_of(db_session.info.get(GENERATION))
+            if values is not None and len(values) < self._limit:
+                values[key] = value
+
+    def _values_of(self, generation: Any) -> dict[Any, Any] | None:
+        """The values kept for `generation` (begun afresh for a newer one); None for a session
+        without one, or for a page of an older generation still being made."""
+        if generation is None:
+            return None
+        if generation != self._generation:
+            if self._generation is not None and generation < self._generation:
                 return None
-            return self._values.get(key)
+            self._generation, self._values = generation, {}
+        return self._values
 
 
 #: The reporting periods, and how many terms each word typed begins (`_rarest_first`).
@@ -94,7 +91,11 @@ _word_terms = _PerGeneration(limit=20_000)
 
 
 def _period_rows(db_session: Session) -> list[Any]:
-    return _periods.get(db_session, "periods", lambda: period_rows(db_session))
+    rows = _periods.kept(db_session, "periods")
+    if rows is None:
+        rows = period_rows(db_session)
+        _periods.keep(db_session, "periods", rows)
+    return rows  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -322,7 +323,8 @@ def _rarest_first(db_session: Session, found: list[str]) -> list[str]:
         values.update({f"w{i}_end": word + HIGH for i, word in enumerate(unknown)})
         row = db_session.execute(_terms_of_words(len(unknown)), values).one()
         for word, count in zip(unknown, row, strict=True):
-            counts[word] = _word_terms.get(db_session, word, lambda count=count: count)
+            counts[word] = count
+            _word_terms.keep(db_session, word, count)
     # Between two words past the cap, the longer one (usually the rarer: "hotel de").
     return sorted(found, key=lambda word: (counts[word], -len(word)))
 

@@ -60,6 +60,20 @@ def _suspend(db: Session, settings, establishment_id: int) -> None:  # type: ign
     db.commit()
 
 
+def _last_years_period(db: Session, deadline: date):  # type: ignore[no-untyped-def]
+    """Last year's reporting period, opened 60 days ago, with the deadline given."""
+    return reports.create_period(
+        db_session=db,
+        data=reports.PeriodInput(
+            year=today().year - 1,
+            opens_on=today() - timedelta(days=60),
+            deadline=deadline,
+            grace_days=30,
+            cutoff_on=today() - timedelta(days=70),
+        ),
+    )
+
+
 def test_a_suspension_shows_at_once_on_the_cached_search_and_page(public, db):
     hostal = add_signatory(db, "Hostal Wiracocha")
     entry = f"/register/{hostal.id}"
@@ -92,16 +106,7 @@ def test_a_rename_shows_at_once(public, db):
 
 
 def test_an_approval_shows_at_once(public, db):
-    period = reports.create_period(
-        db_session=db,
-        data=reports.PeriodInput(
-            year=today().year - 1,
-            opens_on=today() - timedelta(days=60),
-            deadline=today() - timedelta(days=10),
-            grace_days=30,
-            cutoff_on=today() - timedelta(days=70),
-        ),
-    )
+    period = _last_years_period(db, deadline=today() - timedelta(days=10))
     hostal = add_signatory(db, "Hostal Wiracocha")
     report = AnnualReport(
         establishment_id=hostal.id, period_id=period.id, state="submitted", content={}
@@ -169,16 +174,7 @@ def test_writes_that_are_rolled_back_or_private_keep_the_cache(public, db):
 
 def test_the_calendar_moves_standings_without_any_write(public, db, monkeypatch):
     """The deadline passes overnight: the next day's pages are made again."""
-    reports.create_period(
-        db_session=db,
-        data=reports.PeriodInput(
-            year=today().year - 1,
-            opens_on=today() - timedelta(days=60),
-            deadline=today(),
-            grace_days=30,
-            cutoff_on=today() - timedelta(days=70),
-        ),
-    )
+    _last_years_period(db, deadline=today())
     db.commit()
     add_signatory(db, "Hostal Wiracocha")
     public.get(SEARCH)
@@ -425,16 +421,7 @@ def test_a_new_period_shows_at_once_on_pages_made_since(public, db):
     add_signatory(db, "Hostal Wiracocha")
     add_signatory(db, "Hostal Wiracocha Dos")
     assert "Good standing" in page(public.get(SEARCH)).select_one("tbody").get_text(" ")
-    reports.create_period(
-        db_session=db,
-        data=reports.PeriodInput(
-            year=today().year - 1,
-            opens_on=today() - timedelta(days=90),
-            deadline=today() - timedelta(days=10),
-            grace_days=30,
-            cutoff_on=today() - timedelta(days=100),
-        ),
-    )
+    _last_years_period(db, deadline=today() - timedelta(days=10))
     db.commit()
     # Another URL, made for the first time in the new generation, and the one made before.
     for url in (SEARCH + "+dos", SEARCH):
