@@ -76,7 +76,8 @@ def test_register_search_finds_signatories_only_with_business_data(client, db):
     assert "rosa@hostal.pe" not in response.text
 
 
-def test_production_refuses_the_default_secret():
+def test_production_refuses_the_default_secret(monkeypatch):
+    monkeypatch.delenv("PORTAL_PASSWORD_HASH_COST")  # the suite's cheap hashing is refused too
     with pytest.raises(ValidationError, match="PORTAL_SECRET_KEY"):
         Settings(environment="production", secret_key=DEV_SECRET)
     with pytest.raises(ValidationError, match="PORTAL_SECRET_KEY"):

@@ -19,7 +19,7 @@ from app.auth.models import (
     UserRegion,
     UserSession,
 )
-from app.auth.passwords import hash_password, password_problem, verify_password
+from app.auth.passwords import hash_password, needs_rehash, password_problem, verify_password
 from app.auth.roles import ROLES
 from app.config import Settings
 from app.db import utcnow
@@ -216,6 +216,9 @@ def authenticate(
                 "You can ask for a new link below."
             )
         )
+    if needs_rehash(user.password_hash):
+        # Made with older or cheaper parameters: the password is at hand now to hash it again.
+        user.password_hash = hash_password(password)
     db_session.execute(delete(LoginFailure).where(LoginFailure.key == account_key))
     return user
 
