@@ -139,7 +139,25 @@ def sign(
     data: SignatureForm,
     language: str,
 ) -> Signature:
-    """Sign the Code text in force for an establishment the user manages."""
+    """Sign the Code text in force for an establishment the user manages; its operators are
+    mailed the acknowledgement (a PDF in each one's language)."""
+    signature = record_signature(
+        db_session=db_session,
+        user=user,
+        establishment_id=establishment_id,
+        data=data,
+        language=language,
+    )
+    establishment = db_session.get(Establishment, signature.establishment_id)
+    version = db_session.get(CodeVersion, signature.code_version_id)
+    _mail_acknowledgement(db_session, settings, establishment, signature, version)  # type: ignore[arg-type]
+    return signature
+
+
+def record_signature(
+    *, db_session: Session, user: User, establishment_id: int, data: SignatureForm, language: str
+) -> Signature:
+    """The signature of the Code text in force, checked and written, without the mail."""
     establishment = establishments.get_managed(
         db_session=db_session, user=user, establishment_id=establishment_id
     )
@@ -178,7 +196,6 @@ def sign(
     except IntegrityError:
         # Two signings at once (a double click, two operators): the database let one through.
         raise Conflict(already, code="already_signed") from None
-    _mail_acknowledgement(db_session, settings, establishment, signature, version)
     return signature
 
 

@@ -521,6 +521,28 @@ def submit(
     read_version: int,
 ) -> ReportSubmission:
     """File the report as it stands: an immutable copy with its time and SHA-256, and a receipt by mail."""
+    submission = record_submission(
+        db_session=db_session,
+        user=user,
+        establishment=establishment,
+        report=report,
+        read_version=read_version,
+    )
+    period = db_session.get(ReportingPeriod, report.period_id)
+    assert period is not None
+    _mail_receipt(db_session, settings, establishment, period, submission)
+    return submission
+
+
+def record_submission(
+    *,
+    db_session: Session,
+    user: User,
+    establishment: Establishment,
+    report: AnnualReport,
+    read_version: int,
+) -> ReportSubmission:
+    """The report as it stands, checked and filed (an immutable copy), without the receipt mail."""
     period = db_session.get(ReportingPeriod, report.period_id)
     assert period is not None
     if report.state not in EDITABLE:
@@ -582,7 +604,6 @@ def submit(
     )
     db_session.add(submission)
     db_session.flush()
-    _mail_receipt(db_session, settings, establishment, period, submission)
     return submission
 
 
