@@ -109,16 +109,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
         dependencies=[Depends(load_user)],
     )
-    app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     app.state.public_engine = make_public_engine(app.state.engine)
-    app.state.storage = LocalStorage(settings.evidence_dir)
-    shared = settings.register_shared_pages
-    app.state.register_cache = PageCache(
-        settings.register_cache_bytes,
-        VersionReader(app.state.engine.url),
-        SharedPages(shared, settings.register_cache_bytes) if shared else None,
-    )
+    use_settings(app, settings)
 
     app.mount("/static", StaticFiles(directory=ROOT / "app" / "static"), name="static")
     for router in ROUTERS:
@@ -127,6 +120,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_error_pages(app)
     api_setup.install(app)
     return app
+
+
+def use_settings(app: FastAPI, settings: Settings) -> None:
+    """Run the app with these settings, and a file storage and a register page cache made anew
+    from them; its engines (and so its database URL), routes and middleware are kept.
+
+    create_app() starts here; the test suite comes back here to give each test its own settings
+    and files on one app per database, whose routes and statements are prepared once.
+    """
+    app.state.settings = settings
+    app.state.storage = LocalStorage(settings.evidence_dir)
+    shared = settings.register_shared_pages
+    app.state.register_cache = PageCache(
+        settings.register_cache_bytes,
+        VersionReader(app.state.engine.url),
+        SharedPages(shared, settings.register_cache_bytes) if shared else None,
+    )
 
 
 def create_served_app() -> FastAPI:

@@ -12,23 +12,37 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from functools import cache
 from pathlib import Path
 
-import pytest
+# Before anything reads the settings: the cheapest Argon2 parameters, except in the tests of
+# hashing itself (tests/auth/test_passwords.py), which set the production ones.
+os.environ.setdefault("PORTAL_PASSWORD_HASH_COST", "minimal")
+
+import pytest  # noqa: E402
 from aiosmtpd.controller import Controller
 from bs4 import BeautifulSoup
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from sqlmodel import Session, SQLModel
 
 import app.models  # noqa: F401
 from app.config import Settings
-from app.main import create_app, dispose_engines
+from app.main import create_app, dispose_engines, use_settings
 from app.migrate import upgrade
 
-PG_URL = os.environ.get(
+SERVER_PG_URL = os.environ.get(
     "PORTAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+# One database per pytest-xdist worker (test_gw0, test_gw1...), made on the same server.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+PG_URL = (
+    make_url(SERVER_PG_URL)
+    .set(database=f"{make_url(SERVER_PG_URL).database}_{WORKER}")
+    .render_as_string(hide_password=False)
+    if WORKER
+    else SERVER_PG_URL
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 KEEP_TABLES = {"code_version", "report_form", "alembic_version", "register_version"}
@@ -45,6 +59,19 @@ def _postgres_reachable(url: str) -> str | None:
         return str(exc).splitlines()[0]
 
 
+def create_postgres_database(url: str) -> None:
+    """Make the database of this URL on its server, unless it is there already."""
+    name = make_url(url).database
+    admin = create_engine(SERVER_PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        ).scalar()
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+
+
 def _reset_postgres(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as connection:
@@ -53,17 +80,21 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+@pytest.fixture(
+    scope="session",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)],
+)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A database built by running the migrations, once per backend."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal.db'}"
     else:
-        problem = _postgres_reachable(PG_URL)
+        problem = _postgres_reachable(SERVER_PG_URL)
         if problem:
             if IN_CI:
                 pytest.fail(f"PostgreSQL must be reachable in CI at {PG_URL}: {problem}")
             pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {problem}")
+        create_postgres_database(PG_URL)
         _reset_postgres(PG_URL)
         url = PG_URL
     upgrade(url)
@@ -136,6 +167,7 @@ def make_settings(database_url: str, smtp_port: int, base_url: str, tmp: Path) -
     )
 
 
+@cache
 def _audit_migration():  # type: ignore[no-untyped-def]
     import importlib.util
 
@@ -169,16 +201,30 @@ def _empty_tables(app: FastAPI) -> None:
         session.commit()
 
 
-@pytest.fixture
-def app(
-    database_url: str, smtp_server: tuple[Mailbox, int], mailbox: Mailbox, tmp_path: Path
+@pytest.fixture(scope="session")
+def shared_app(
+    database_url: str, smtp_server: tuple[Mailbox, int], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FastAPI]:
-    application = create_app(
-        make_settings(database_url, smtp_server[1], "http://testserver", tmp_path)
+    """One app per database and worker process: FastAPI prepares its routes and SQLAlchemy its
+    statements once, not once per test."""
+    settings = make_settings(
+        database_url, smtp_server[1], "http://testserver", tmp_path_factory.mktemp("var")
     )
-    _empty_tables(application)
+    application = create_app(settings)
     yield application
     dispose_engines(application)
+
+
+@pytest.fixture
+def app(shared_app: FastAPI, mailbox: Mailbox, tmp_path: Path) -> Iterator[FastAPI]:
+    """The portal on empty tables, with settings of this test's own (its files in tmp_path)."""
+    settings = shared_app.state.settings
+    use_settings(
+        shared_app,
+        make_settings(settings.database_url, settings.smtp_port, settings.base_url, tmp_path),
+    )
+    _empty_tables(shared_app)
+    yield shared_app
 
 
 @pytest.fixture
@@ -338,13 +384,9 @@ def open_period(db):
 @pytest.fixture
 def operator_with_establishment(client, db):
     """Signed in as an operator whose lodging has signed the Code; returns the establishment id."""
-    make_user(db, "rosa@hostal.pe")
-    sign_in(client, "rosa@hostal.pe")
-    post_form(client, "/language", {"lang": "en", "next": "/"}, form_page="/")
-    establishment_id = add_establishment(client)
-    response = post_form(client, f"/establishments/{establishment_id}/sign", SIGNATURE)
-    assert response.status_code == 303
-    return establishment_id
+    from tests import factories
+
+    return factories.operator_with_signed_establishment(client, db)
 
 
 __all__ = ["threading"]

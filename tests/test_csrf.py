@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
 from app.auth.models import User
 from app.main import route_table
+from app.reports.models import Evidence
+from tests import factories
 from tests.conftest import (
     SIGNATURE,
-    add_establishment,
+    csrf_of,
     establishment_form,
     make_user,
     post_form,
@@ -49,22 +52,12 @@ def _row_counts(db) -> dict[str, int]:
 @pytest.mark.parametrize("path", POST_ROUTES)
 @pytest.mark.parametrize("token", ["missing", "another session's"])
 def test_post_without_the_sessions_token_changes_nothing(client, app, db, open_period, path, token):
-    from fastapi.testclient import TestClient
-
-    from app.reports.models import Evidence
-    from tests.conftest import csrf_of
-
-    make_user(db, "rosa@hostal.pe")
-    sign_in(client, "rosa@hostal.pe")
-    establishment_id = add_establishment(client)
-    post_form(client, f"/establishments/{establishment_id}/sign", SIGNATURE)
-    report = f"/establishments/{establishment_id}/reports/{open_period.year}"
-    post_form(client, f"{report}/start", {"from_previous": "no"}, form_page=report)
-    client.post(
-        f"{report}/sections/policy/evidence",
-        data={"csrf_token": csrf_of(client, report)},
-        files={"file": ("a.pdf", b"%PDF-1.4 test\n%%EOF\n", "application/pdf")},
-    )
+    user = make_user(db, "rosa@hostal.pe")
+    factories.signed_in(client, db, user)
+    establishment_id = factories.establishment(db, user)
+    factories.signature(db, user, establishment_id, language="es")
+    evidence = {"policy": ("a.pdf", b"%PDF-1.4 test\n%%EOF\n")}
+    factories.report(app, db, user, establishment_id, open_period, evidence=evidence)
     evidence_id = db.scalars(select(Evidence.id)).one()
     url = (
         path.replace("{establishment_id}", str(establishment_id))

@@ -7,12 +7,10 @@ from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
 from app.main import route_table
-from tests.conftest import SIGNATURE, add_establishment, csrf_of, make_user, post_form, sign_in
-from tests.reports.conftest import (
-    COMPLETE,
-    fill_all,
-    report_url,
-)
+from app.reports.models import Evidence
+from tests import factories
+from tests.conftest import SIGNATURE, csrf_of, make_user, post_form
+from tests.reports.conftest import COMPLETE
 
 # Path parameters that are not ids of someone's records (single-use tokens from mails), or that
 # only ever select inside an establishment already checked (year, section, submission number);
@@ -57,28 +55,19 @@ def _row_counts(db) -> dict[str, int]:
 
 
 @pytest.fixture
-def victim(client, db, open_period):
-    """An operator's signed establishment with a filed report and evidence; then an intruder signs in."""
-    make_user(db, "owner@hostal.pe")
-    sign_in(client, "owner@hostal.pe")
-    theirs = add_establishment(client, branch_code="0000")
-    post_form(client, f"/establishments/{theirs}/sign", SIGNATURE)
-    url = report_url(theirs, open_period)
-    post_form(client, f"{url}/start", {"from_previous": "no"}, form_page=url)
-    token = csrf_of(client, f"{url}/sections/policy")
-    client.post(
-        f"{url}/sections/policy/evidence",
-        data={"csrf_token": token},
-        files={"file": ("politica.pdf", PDF, "application/pdf")},
+def victim(app, client, db, open_period):
+    """An operator's signed establishment with its report filled in and evidence; an intruder,
+    with an establishment of their own, is signed in."""
+    owner = make_user(db, "owner@hostal.pe")
+    theirs = factories.establishment(db, owner, branch_code="0000")
+    factories.signature(db, owner, theirs)
+    factories.report(
+        app, db, owner, theirs, open_period, COMPLETE, evidence={"policy": ("politica.pdf", PDF)}
     )
-    fill_all(client, theirs, open_period)
-    from app.reports.models import Evidence
-
     evidence_id = db.scalars(select(Evidence.id)).one()
-    post_form(client, "/account/logout", {}, form_page="/dashboard")
-    make_user(db, "intruder@otro.pe")
-    sign_in(client, "intruder@otro.pe")
-    own = add_establishment(client, branch_code="0001", trade_name="Propio")
+    intruder = make_user(db, "intruder@otro.pe")
+    factories.signed_in(client, db, intruder)
+    own = factories.establishment(db, intruder, branch_code="0001", trade_name="Propio")
     return {
         "establishment_id": theirs,
         "evidence_id": evidence_id,

@@ -82,9 +82,13 @@ def test_the_unexpected_error_page_carries_them(app):
     def broken() -> None:
         raise RuntimeError("a bug")
 
-    app.add_api_route("/broken-for-test", broken)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.get("/broken-for-test")
+    own = create_app(app.state.settings)  # the other tests' app keeps its routes
+    own.add_api_route("/broken-for-test", broken)
+    try:
+        with TestClient(own, raise_server_exceptions=False) as client:
+            response = client.get("/broken-for-test")
+    finally:
+        dispose_engines(own)
     assert response.status_code == 500
     assert "Sorry, something went wrong" in response.text or "Lo sentimos" in response.text
     assert_secure_headers(response)
@@ -175,6 +179,7 @@ def test_text_people_typed_is_shown_as_text_never_as_markup(client, db):
     assert [item["trade_name"] for item in found["items"]] == [name]  # JSON carries it as data
 
 
+@pytest.mark.server
 def test_portal_serve_announces_no_server_software(tmp_path):
     """`portal serve` (uvicorn) sends the portal's headers and no `server: uvicorn`."""
     import os

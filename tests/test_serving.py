@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.server
 def test_portal_serve_keeps_an_idle_connection_open_longer_than_uvicorns_default(
     tmp_path: Path,
 ) -> None:

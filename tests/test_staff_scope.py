@@ -8,10 +8,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
+from app.auth.service import get_user_by_email
 from app.main import route_table
-from app.reports.models import AnnualReport
-from tests.conftest import csrf_of, make_user, page, post_form, sign_in
-from tests.reports.conftest import fill_all, report_url
+from tests import factories
+from tests.conftest import csrf_of, make_user, sign_in
+from tests.reports.conftest import COMPLETE
 
 # The pages; the API's decision route (a bearer token, not a session) has its refusals tested in
 # tests/api/test_refusals.py.
@@ -30,17 +31,14 @@ def test_every_report_route_is_listed():
 
 
 @pytest.fixture
-def filed_report(client, db, open_period, operator_with_establishment):
+def filed_report(app, db, open_period, operator_with_establishment):
     """A lodging in Cusco with its report filed; returns the report id."""
-    url = report_url(operator_with_establishment, open_period)
-    post_form(client, f"{url}/start", {"from_previous": "no"}, form_page=url)
-    fill_all(client, operator_with_establishment, open_period)
-    summary = client.get(f"{url}/summary")
-    version = page(summary).find("input", {"name": "version"})["value"]
-    post_form(
-        client, f"{url}/submit", {"version": version, "confirm": "yes"}, form_page=f"{url}/summary"
+    operator = get_user_by_email(db_session=db, email="rosa@hostal.pe")
+    assert operator is not None
+    started = factories.report(
+        app, db, operator, operator_with_establishment, open_period, COMPLETE
     )
-    return db.scalars(select(AnnualReport.id)).one()
+    return factories.submission(db, operator, started).report_id
 
 
 def _counts(db) -> dict[str, int]:

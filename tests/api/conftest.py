@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from app.auth.service import get_user_by_email
+from tests import factories
 from tests.conftest import make_user, valid_ruc
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -117,8 +119,9 @@ def operator_token(db) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def signed_establishment(client, operator_token) -> int:  # type: ignore[no-untyped-def]
-    """An establishment of the operator, registered and signed through the API."""
+def signed_through_the_api(client, operator_token) -> int:  # type: ignore[no-untyped-def]
+    """An establishment of the operator, registered and signed through the API (the operator has
+    the acknowledgement mail)."""
     response = client.post(
         "/api/v1/establishments", json=establishment_json(), headers=auth(operator_token)
     )
@@ -130,4 +133,16 @@ def signed_establishment(client, operator_token) -> int:  # type: ignore[no-unty
         headers=auth(operator_token),
     )
     assert response.status_code == 201, response.text
+    return establishment_id
+
+
+@pytest.fixture
+def signed_establishment(db, operator_token) -> int:  # type: ignore[no-untyped-def]
+    """An establishment of the operator's (as establishment_json describes it), signed.
+
+    Registering and signing through the API are tested in test_story.py and test_refusals.py."""
+    operator = get_user_by_email(db_session=db, email="rosa@hostal.pe")
+    assert operator is not None
+    establishment_id = factories.establishment(db, operator)
+    factories.signature(db, operator, establishment_id)
     return establishment_id

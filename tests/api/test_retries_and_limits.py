@@ -21,9 +21,9 @@ def _ready(client, open_period, operator_token, establishment_id) -> str:  # typ
 
 
 def test_a_retried_submit_gets_the_first_answer_and_files_once(
-    client, db, open_period, operator_token, signed_establishment, mailbox
+    client, db, open_period, operator_token, signed_through_the_api, mailbox
 ):
-    url = _ready(client, open_period, operator_token, signed_establishment)
+    url = _ready(client, open_period, operator_token, signed_through_the_api)
     headers = {**auth(operator_token), "idempotency-key": "7f1c-submit"}
     first = client.post(f"{url}/submit", json={"version": 2}, headers=headers)
     assert first.status_code == 200, first.text

@@ -3,9 +3,12 @@ script or style, Swagger UI included (it sets styles through the DOM, which CSP 
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import sign_in
+
+pytestmark = pytest.mark.browser
 
 WATCH_VIOLATIONS = """
 window.__cspViolations = [];

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from app.audit.models import AuditEntry
 from app.conduct.models import Signature
+from tests import factories
 from tests.conftest import (
     SIGNATURE,
     add_establishment,
@@ -50,6 +51,12 @@ def _browser(app, email: str | None = None) -> TestClient:
 @pytest.fixture
 def establishment_id(client, db) -> int:
     """Hostal Ñusta in Cusco, signed by its operator (whose browser is `client`, in English)."""
+    return factories.operator_with_signed_establishment(client, db, OPERATOR)
+
+
+@pytest.fixture
+def signed_on_the_form(client, db) -> int:
+    """As `establishment_id`, but signed through the form: the operator has the acknowledgement."""
     make_user(db, OPERATOR)
     sign_in(client, OPERATOR)
     _english(client)
@@ -377,8 +384,9 @@ def test_a_post_without_the_form_token_changes_nothing(db, establishment_id, rev
 
 
 def test_standing_mail_and_audit_follow_at_once(
-    app, client, db, mailbox, establishment_id, reviewer
+    app, client, db, mailbox, signed_on_the_form, reviewer
 ):
+    establishment_id = signed_on_the_form
     assert _dashboard_standing(client) == "Good standing"
     assert _register_standing(app) == "Good standing"
 

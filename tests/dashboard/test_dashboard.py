@@ -16,9 +16,9 @@ from app.conduct.models import Signature
 from app.dashboard.service import PeriodStatus, period_figures, period_status
 from app.reports import service
 from app.reports.models import AnnualReport, ReportingPeriod, ReportSubmission
+from app.web import LANG_COOKIE
+from tests import factories
 from tests.conftest import (
-    SIGNATURE,
-    add_establishment,
     make_user,
     page,
     post_form,
@@ -111,20 +111,20 @@ def _report(db, establishment_id: int, period: ReportingPeriod, state: str, fili
 @pytest.fixture
 def portal(client, db):
     """Three periods (grace over, deadline just passed, open now) and establishments in Cusco and
-    Madre de Dios, signed by their operator through the web, plus two that need not file."""
+    Madre de Dios, signed by their operator, plus two that need not file."""
     older = _period(db, today().year - 3, opens=-430, deadline=-400, cutoff=-440)
     recent = _period(db, today().year - 2, opens=-40, deadline=-5, cutoff=-45)
     current = _period(db, today().year - 1, opens=-10, deadline=20, cutoff=-1)
     db.commit()
 
-    make_user(db, "rosa@hostal.pe")
-    sign_in(client, "rosa@hostal.pe")
-    post_form(client, "/language", {"lang": "en", "next": "/"}, form_page="/")
+    client.cookies.set(LANG_COOKIE, "en")  # pages in English, as after the language switch
+    operator = make_user(db, "rosa@hostal.pe")
     ids = {}
     for branch, (name, (region, category, _state, _filings)) in enumerate(ESTABLISHMENTS.items()):
         town = "Cusco" if region == "PE-CUS" else "Tambopata"
-        ids[name] = add_establishment(
-            client,
+        ids[name] = factories.establishment(
+            db,
+            operator,
             branch_code=f"{branch + 1:04d}",
             trade_name=name,
             category=category,
@@ -132,24 +132,24 @@ def portal(client, db):
             province=town,
             district=town,
         )
-        response = post_form(client, f"/establishments/{ids[name]}/sign", SIGNATURE)
-        assert response.status_code == 303
+        factories.signature(db, operator, ids[name])
     # Signed long ago, so that they had to file for every period.
     long_ago = datetime.combine(today() - timedelta(days=500), datetime.min.time(), tzinfo=UTC)
     db.execute(update(Signature).values(signed_at=long_ago))
     db.commit()
     # Not a signatory: nothing to file. Signed today: after every cut-off, nothing to file yet.
-    add_establishment(client, branch_code="0100", trade_name="Sin Firma", region="PE-CUS")
-    late = add_establishment(
-        client, branch_code="0101", trade_name="Recién Llegado", region="PE-MDD"
+    factories.establishment(
+        db, operator, branch_code="0100", trade_name="Sin Firma", region="PE-CUS"
     )
-    assert post_form(client, f"/establishments/{late}/sign", SIGNATURE).status_code == 303
+    late = factories.establishment(
+        db, operator, branch_code="0101", trade_name="Recién Llegado", region="PE-MDD"
+    )
+    factories.signature(db, operator, late)
 
     for name, (_region, _category, state, filings) in ESTABLISHMENTS.items():
         if state is not None:
             _report(db, ids[name], recent, state, filings)
     db.commit()
-    post_form(client, "/account/logout", {}, form_page="/dashboard")
     return {"older": older, "recent": recent, "current": current, "ids": ids}
 
 

@@ -37,10 +37,12 @@ from tests.certificates.conftest import (  # noqa: F401  (fixtures)
 )
 from tests.conftest import (
     PG_URL,
+    SERVER_PG_URL,
     SIGNATURE,
     _postgres_reachable,
     _reset_postgres,
     add_establishment,
+    create_postgres_database,
     csrf_of,
     make_user,
     post_form,
@@ -103,19 +105,12 @@ def _empty_target(kind: str, tmp_path: Path) -> str:
     if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'restored.db'}"
     else:
-        problem = _postgres_reachable(PG_URL)
+        problem = _postgres_reachable(SERVER_PG_URL)
         if problem:
-            pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {problem}")
+            pytest.skip(f"PostgreSQL not reachable at {SERVER_PG_URL}: {problem}")
         server, name = PG_URL.rsplit("/", 1)
         url = f"{server}/{name}_restore"
-        admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            exists = connection.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": f"{name}_restore"}
-            ).scalar()
-            if not exists:
-                connection.execute(text(f'CREATE DATABASE "{name}_restore"'))
-        admin.dispose()
+        create_postgres_database(url)
         _reset_postgres(url)
     upgrade(url)
     return url

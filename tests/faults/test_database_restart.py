@@ -46,6 +46,8 @@ from tests.conftest import (
 )
 from tests.reports.conftest import fill_all
 
+pytestmark = [pytest.mark.server, pytest.mark.postgresql]
+
 ROOT = Path(__file__).resolve().parents[2]
 OPERATORS = 6
 ESTABLISHMENTS_EACH = 4

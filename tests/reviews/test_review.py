@@ -13,14 +13,14 @@ from sqlmodel import Session
 from app import i18n
 from app.audit.models import AuditEntry
 from app.auth.models import User
+from app.auth.service import get_user_by_email
 from app.errors import DomainError
 from app.i18n import use_locale
 from app.reports.models import AnnualReport, ReportSubmission
 from app.reviews import service
 from app.reviews.models import ReviewDecision
+from tests import factories
 from tests.conftest import (
-    SIGNATURE,
-    add_establishment,
     csrf_of,
     error_summary,
     field_error,
@@ -65,37 +65,34 @@ def file_report(client: TestClient, establishment_id: int, period) -> None:  # t
     assert response.status_code == 303, error_summary(response)
 
 
-def filed_report(client: TestClient, db, establishment_id: int, period) -> int:  # type: ignore[no-untyped-def]
-    """Start, fill and file the establishment's report; returns the report id."""
-    start_report(client, establishment_id, period)
-    fill_all(client, establishment_id, period)
-    file_report(client, establishment_id, period)
-    return db.scalars(
-        select(AnnualReport.id).where(AnnualReport.establishment_id == establishment_id)
-    ).one()
+def filed_report(app, db, establishment_id: int, period) -> int:  # type: ignore[no-untyped-def]
+    """The operator's establishment's report, answered in full and filed; returns the report id."""
+    operator = get_user_by_email(db_session=db, email=OPERATOR)
+    assert operator is not None
+    started = factories.report(app, db, operator, establishment_id, period, COMPLETE)
+    return factories.submission(db, operator, started).report_id
 
 
-def signed_lodging(client: TestClient, **overrides: str) -> int:
-    establishment_id = add_establishment(client, **overrides)
-    response = post_form(client, f"/establishments/{establishment_id}/sign", SIGNATURE)
-    assert response.status_code == 303
+def signed_lodging(db, **overrides: str) -> int:  # type: ignore[no-untyped-def]
+    """Another establishment of the operator's (tests.conftest.establishment_form), signed."""
+    operator = get_user_by_email(db_session=db, email=OPERATOR)
+    assert operator is not None
+    establishment_id = factories.establishment(db, operator, **overrides)
+    factories.signature(db, operator, establishment_id)
     return establishment_id
 
 
 @pytest.fixture
 def operator_with_establishment(client, db):  # type: ignore[no-untyped-def]
     """Signed in as an operator whose lodging in Cusco has signed the Code (as in tests/reports)."""
-    make_user(db, OPERATOR)
-    sign_in(client, OPERATOR)
-    post_form(client, "/language", {"lang": "en", "next": "/"}, form_page="/")
-    return signed_lodging(client)
+    return factories.operator_with_signed_establishment(client, db, OPERATOR)
 
 
 @pytest.fixture
-def filed(client, db, open_period, operator_with_establishment):  # type: ignore[no-untyped-def]
+def filed(app, client, db, open_period, operator_with_establishment):  # type: ignore[no-untyped-def]
     """The operator's lodging in Cusco has filed its report (submission 1)."""
     establishment_id = operator_with_establishment
-    report_id = filed_report(client, db, establishment_id, open_period)
+    report_id = filed_report(app, db, establishment_id, open_period)
     return {
         "establishment_id": establishment_id,
         "report_id": report_id,
@@ -546,12 +543,12 @@ def test_changes_requested_amended_resubmitted_then_approved(client, db, mailbox
 
 
 def test_queue_counts_filters_and_pages(
-    client, db, open_period, operator_with_establishment, reviewer, staff, monkeypatch
+    app, db, open_period, operator_with_establishment, reviewer, staff, monkeypatch
 ):
     nusta = operator_with_establishment
-    tambo = signed_lodging(client, branch_code="0001", trade_name="Hostal Tambo")
+    tambo = signed_lodging(db, branch_code="0001", trade_name="Hostal Tambo")
     selva = signed_lodging(
-        client,
+        db,
         branch_code="0002",
         trade_name="Lodge Tambopata",
         region="PE-MDD",
@@ -559,7 +556,7 @@ def test_queue_counts_filters_and_pages(
         district="Tambopata",
     )
     ids = {
-        name: filed_report(client, db, establishment_id, open_period)
+        name: filed_report(app, db, establishment_id, open_period)
         for name, establishment_id in (("nusta", nusta), ("tambo", tambo), ("selva", selva))
     }
     assert (
