@@ -1,5 +1,5 @@
 # Shortcuts; the scripts in scripts/ do the work (and run without make on a fresh machine).
-.PHONY: all setup run test translations extract-messages lint
+.PHONY: all setup run test test-fast translations extract-messages lint
 
 all: translations
 
@@ -11,6 +11,13 @@ run:
 
 test:
 	bash scripts/test.sh
+
+# The developer's loop, after `make setup`: every test that needs neither a browser, nor
+# PostgreSQL, nor a started server (SQLite only), on one worker per core, with 3 fuzzed examples
+# per form instead of 8.
+test-fast:
+	PORTAL_FUZZ_EXAMPLES=3 .venv/bin/python -m pytest -n auto --dist worksteal -q \
+		-m "not browser and not postgresql and not server"
 
 # Compile the catalogues (app/locale/*/LC_MESSAGES/messages.mo).
 translations:

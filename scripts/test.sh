@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 .venv/bin/ruff check app tests migrations
 .venv/bin/ruff format --check app tests migrations
-exec .venv/bin/python -m pytest "$@"
+# One worker process per core (pytest-xdist), each with databases of its own; a worker that runs
+# out of tests takes some from another's queue (worksteal), as the slow ones are few and long.
+exec .venv/bin/python -m pytest -n auto --dist worksteal --durations=20 "$@"

@@ -8,6 +8,7 @@ import re
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -242,8 +243,14 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 # --- reading pages ------
 
 
+_PARSED: weakref.WeakKeyDictionary[object, BeautifulSoup] = weakref.WeakKeyDictionary()
+
+
 def page(response) -> BeautifulSoup:  # type: ignore[no-untyped-def]
-    return BeautifulSoup(response.text, "html.parser")
+    """The response's page as a tree, parsed once however many helpers read it."""
+    if response not in _PARSED:
+        _PARSED[response] = BeautifulSoup(response.text, "html.parser")
+    return _PARSED[response]
 
 
 def csrf_of(client: TestClient, path: str) -> str:

@@ -103,32 +103,40 @@ def _inner_zip() -> bytes:
     return out.getvalue()
 
 
+# Each file is made by the test that uses it (making them all takes a second and a half, which
+# every test process would pay when it imports this module).
 HOSTILE = {
     "sheet-inflating-to-2-gb": (
-        zip_with(workbook_entries({"xl/worksheets/sheet1.xml": _sheet_bomb(2048)})),
+        lambda: zip_with(workbook_entries({"xl/worksheets/sheet1.xml": _sheet_bomb(2048)})),
         BOMB,
     ),
     "styles-2-gb": (
-        zip_with(workbook_entries({"xl/styles.xml": _sheet_bomb(2048)})),
+        lambda: zip_with(workbook_entries({"xl/styles.xml": _sheet_bomb(2048)})),
         BOMB,
     ),
     "sizes-that-lie": (
-        zip_with(workbook_entries({"xl/worksheets/sheet1.xml": _sheet_bomb(1)})),
+        lambda: zip_with(workbook_entries({"xl/worksheets/sheet1.xml": _sheet_bomb(1)})),
         UNREADABLE,
     ),
-    "ten-thousand-entries": (_many_entries(10_000), BOMB),
-    "two-thousand-entries": (_many_entries(2_000), BOMB),
-    "archive-inside": (_with_extra("xl/embeddings/inner.zip", _inner_zip()), BOMB),
-    "workbook-inside": (_with_extra("xl/embeddings/oleObject1.xlsx", WORKBOOK), BOMB),
-    "not-a-workbook": (_inner_zip(), UNREADABLE),
+    "ten-thousand-entries": (lambda: _many_entries(10_000), BOMB),
+    "two-thousand-entries": (lambda: _many_entries(2_000), BOMB),
+    "archive-inside": (lambda: _with_extra("xl/embeddings/inner.zip", _inner_zip()), BOMB),
+    "workbook-inside": (lambda: _with_extra("xl/embeddings/oleObject1.xlsx", WORKBOOK), BOMB),
+    "not-a-workbook": (_inner_zip, UNREADABLE),
 }
+
+
+@functools.cache
+def hostile(case: str) -> bytes:
+    """The file of a case of HOSTILE, made once per test process."""
+    return HOSTILE[case][0]()
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_workbooks_are_refused_before_they_are_inflated(db, tmp_path, case):
-    content, reason = HOSTILE[case]
+    reason = HOSTILE[case][1]
     path = tmp_path / "firmantes.xlsx"
-    path.write_bytes(content)
+    path.write_bytes(hostile(case))
     with use_locale("en"), pytest.raises(ImportFileError, match=reason):
         service.preview_file(db_session=db, path=path, filename=path.name)
 
@@ -163,8 +171,8 @@ def _upload(client, name: str, content: bytes):  # type: ignore[no-untyped-def]
 
 def test_hostile_workbooks_are_refused_on_the_page(admin, db, app):
     before = _counts(db)
-    for case, (content, reason) in sorted(HOSTILE.items()):
-        response = _upload(admin, "firmantes.xlsx", content)
+    for case, (_make, reason) in sorted(HOSTILE.items()):
+        response = _upload(admin, "firmantes.xlsx", hostile(case))
         assert response.status_code == 400, case
         assert reason in " ".join(error_summary(response)), case
         assert _counts(db) == before, case
@@ -174,7 +182,7 @@ def test_hostile_workbooks_are_refused_on_the_page(admin, db, app):
 
 def test_hostile_workbooks_are_refused_in_spanish(admin):
     post_form(admin, "/language", {"lang": "es", "next": "/"}, form_page="/")
-    response = _upload(admin, "firmantes.xlsx", HOSTILE["sheet-inflating-to-2-gb"][0])
+    response = _upload(admin, "firmantes.xlsx", hostile("sheet-inflating-to-2-gb"))
     assert response.status_code == 400
     assert "muchos más datos" in " ".join(error_summary(response))
 

@@ -45,9 +45,9 @@ def deflate_bomb(megabytes: int) -> bytes:
     compressor = zlib.compressobj(9)
     first = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
     block = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
-    checksum = 1
-    for _ in range(megabytes):
-        checksum = zlib.adler32(zeros, checksum)
+    # Adler-32 of n zero bytes, without reading them: the byte sum stays 1 and the second sum
+    # grows by 1 per byte (zlib.adler32 over the real zeros gives the same, at a second per 2 GB).
+    checksum = (((megabytes << 20) % 65521) << 16) | 1
     return first + block * (megabytes - 1) + b"\x03\x00" + checksum.to_bytes(4, "big")
 
 
