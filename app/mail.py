@@ -9,6 +9,9 @@ What is guaranteed (docs/security.md, "Faults and recovery"):
   claims the message with an UPDATE that sets `sent_at`, holds that row lock while it talks to the
   server, and commits after the server's "250 OK". A second delivery waits for the lock, then sees
   `sent_at` set and skips the message; if the first failed, it rolled back and the second sends.
+- One message can never hold up the others: every header is made one line of printable text
+  (header_text), and a message that cannot be sent for any reason other than the server is left
+  with its error and the next one is sent.
 - The one window left: a crash (or a lost database connection) after the server accepted the
   message and before the commit. The claim is rolled back and the message is sent again on the next
   delivery: at least once, not exactly once, because we prefer a duplicate confirmation link to a
@@ -20,11 +23,13 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import unicodedata
 from datetime import datetime
 from email.message import EmailMessage
+from functools import cache
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
 from sqlalchemy import Engine, LargeBinary, select, update
 from sqlmodel import Field, Session, SQLModel
 
@@ -63,6 +68,37 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
 
 
+SUBJECT_MAX = 300
+
+
+def header_text(value: str, limit: int = SUBJECT_MAX) -> str:
+    """Any text as the value of a mail header: one line, no control or format characters.
+
+    Every line separator of str.splitlines (U+2028, U+0085, form feed...) and every control
+    character becomes a space, invisible format characters (bidirectional overrides, zero
+    widths) are dropped, runs of spaces are one, and the value is cut to `limit` characters.
+    """
+    kept = []
+    for character in value:
+        category = unicodedata.category(character)
+        if category in ("Cc", "Zl", "Zp") or character.isspace():
+            kept.append(" ")
+        elif category != "Cf":
+            kept.append(character)
+    return " ".join("".join(kept).split())[:limit]
+
+
+@cache
+def _subject_and_body(template: str) -> tuple[Template, Template]:
+    """The first line of templates/mail/<template>.txt and the rest, made apart: a line break in
+    a value (a name) cannot push the subject's end into the body."""
+    source, _filename, _uptodate = _mail_templates.loader.get_source(  # type: ignore[union-attr]
+        _mail_templates, f"{template}.txt"
+    )
+    subject, _, body = source.partition("\n")
+    return _mail_templates.from_string(subject), _mail_templates.from_string(body)
+
+
 def queue_mail(
     *,
     db_session: Session,
@@ -76,10 +112,13 @@ def queue_mail(
 
     The first line of the template is the subject.
     """
+    subject, body = _subject_and_body(template)
     with i18n.use_locale(locale):
-        rendered = _mail_templates.get_template(f"{template}.txt").render(**context)
-    subject, _, body = rendered.partition("\n")
-    message = OutboxMessage(to_address=to, subject=subject.strip(), body=body.lstrip("\n"))
+        message = OutboxMessage(
+            to_address=to,
+            subject=header_text(subject.render(**context)),
+            body=body.render(**context).lstrip("\n"),
+        )
     if attachment:
         message.attachment_name, message.attachment_type, message.attachment = attachment
     db_session.add(message)
@@ -95,15 +134,19 @@ def message_id(message: OutboxMessage) -> str:
 
 def _as_email(message: OutboxMessage, settings: Settings) -> EmailMessage:
     email = EmailMessage()
-    email["From"] = settings.mail_sender
-    email["To"] = message.to_address
-    email["Subject"] = message.subject
+    # Cleaned again here: a message queued before header_text existed is sent all the same.
+    email["From"] = header_text(settings.mail_sender)
+    email["To"] = header_text(message.to_address)
+    email["Subject"] = header_text(message.subject)
     email["Message-ID"] = message_id(message)
     email.set_content(message.body)
     if message.attachment is not None and message.attachment_type:
-        maintype, _, subtype = message.attachment_type.partition("/")
+        maintype, _, subtype = header_text(message.attachment_type).partition("/")
         email.add_attachment(
-            message.attachment, maintype=maintype, subtype=subtype, filename=message.attachment_name
+            message.attachment,
+            maintype=maintype,
+            subtype=subtype,
+            filename=header_text(message.attachment_name or "", 200),
         )
     return email
 
@@ -149,20 +192,29 @@ def deliver_pending(engine: Engine, settings: Settings, limit: int = 100) -> int
             try:
                 _send(_as_email(message, settings), settings)
             except (OSError, smtplib.SMTPException) as exc:
-                session.rollback()
                 log.warning("mail %s not sent yet: %s", message_id, exc)
-                session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == message_id)
-                    .values(attempts=OutboxMessage.attempts + 1, last_error=str(exc)[:500])
-                )
-                session.commit()
+                _left_in_outbox(session, message_id, exc)
                 unreachable = not isinstance(exc, smtplib.SMTPException) or isinstance(
                     exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError
                 )
                 if unreachable:
                     break  # the server is down or unreachable: the rest would wait just as long
                 continue
+            except Exception as exc:  # this message cannot be sent: it must not hold up the rest
+                log.exception("mail %s cannot be sent; left in the outbox", message_id)
+                _left_in_outbox(session, message_id, exc)
+                continue
             session.commit()
             sent += 1
     return sent
+
+
+def _left_in_outbox(session: Session, message_id: int, exc: Exception) -> None:
+    """Undo the claim on a message that was not sent, and keep why."""
+    session.rollback()
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(attempts=OutboxMessage.attempts + 1, last_error=str(exc)[:500])
+    )
+    session.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -333,9 +334,14 @@ def max_length(value: str, limit: int) -> str:
     return value
 
 
+# Characters that reorder the text around them: in a name they make it read otherwise than it is.
+BIDI_CONTROLS = frozenset("\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def single_line(value: str) -> str:
-    """No control characters in a one-line field (they only ever arrive by mistake or malice)."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    """No line break of any kind (every separator of str.splitlines), control character or
+    bidirectional control in a one-line field: they only ever arrive by mistake or malice."""
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in BIDI_CONTROLS for c in value):
         raise ValueError(_("Remove line breaks and special characters from this field"))
     return value
 
