@@ -151,6 +151,17 @@ def _use_token(*, db_session: Session, token: str, purpose: str) -> AccountToken
         raise DomainError(_("This link has already been used. Each link works only once."))
     if record.expires_at < utcnow():
         raise DomainError(_("This link has expired. Ask for a new one."))
+    if purpose == "reset_password":
+        user = db_session.get(User, record.user_id)
+        # Bound to the password it was sent for: once another link was used or the password was
+        # changed, every earlier reset link is worthless.
+        if user is None or record.created_at < user.password_changed_at:
+            raise DomainError(
+                _(
+                    "This link no longer works: the password was changed after it was sent. "
+                    "Ask for a new one if you need it."
+                )
+            )
     return record
 
 

@@ -389,6 +389,47 @@ def test_reset_link_works_once(client, db, mailbox):
     assert _login(client, "rosa@hostal.pe", NEW_PASSWORD).status_code == 303
 
 
+NO_LONGER = "This link no longer works: the password was changed after it was sent"
+
+
+def test_an_older_reset_link_dies_when_a_newer_one_is_used(client, db, mailbox):
+    _english(client)
+    make_user(db, "rosa@hostal.pe")
+    older = _reset_link(client, mailbox, "rosa@hostal.pe")
+    newer = _reset_link(client, mailbox, "rosa@hostal.pe")
+    assert older != newer
+    assert _set_password(client, newer, NEW_PASSWORD).status_code == 303
+
+    opened = client.get(older)
+    assert opened.status_code == 400
+    assert NO_LONGER in _lead(opened)
+    assert _form_posting_to(opened, older) is None
+    posted = _set_password(client, older, "Tercera-Clave-Larga-5", form_page="/")
+    assert posted.status_code == 400
+    assert NO_LONGER in _lead(posted)
+    assert _login(client, "rosa@hostal.pe", "Tercera-Clave-Larga-5").status_code == 400
+    assert _login(client, "rosa@hostal.pe", NEW_PASSWORD).status_code == 303
+
+
+def test_a_reset_link_dies_when_the_password_is_changed_signed_in(client, db, mailbox):
+    _english(client)
+    make_user(db, "rosa@hostal.pe")
+    link = _reset_link(client, mailbox, "rosa@hostal.pe")
+    assert _login(client, "rosa@hostal.pe", PASSWORD).status_code == 303
+    changed = post_form(
+        client,
+        "/account/password",
+        {"current_password": PASSWORD, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
+    )
+    assert changed.status_code == 303, error_summary(changed)
+    post_form(client, "/account/logout", {}, form_page="/dashboard")
+
+    posted = _set_password(client, link, "Tercera-Clave-Larga-5", form_page="/")
+    assert posted.status_code == 400
+    assert NO_LONGER in _lead(posted)
+    assert _login(client, "rosa@hostal.pe", NEW_PASSWORD).status_code == 303
+
+
 def test_expired_reset_link_changes_nothing(client, db, mailbox):
     _english(client)
     make_user(db, "rosa@hostal.pe")
