@@ -387,13 +387,23 @@ def previous_report(
     ).first()
 
 
-def _check_editable(report: AnnualReport) -> None:
+def _check_editable(db_session: Session, report: AnnualReport) -> None:
     if report.state not in EDITABLE:
         raise Conflict(
             _("This report has been filed and is waiting for review; it cannot be changed now")
             if report.state in ("submitted", "resubmitted")
             else _("This report has been decided and cannot be changed"),
             code="not_editable",
+        )
+    # A closed period is closed here, not only on its pages: no answer or file changes after.
+    period = db_session.get(ReportingPeriod, report.period_id)
+    if period is not None and period_state(period) == "closed":
+        raise Conflict(
+            _(
+                "The reporting period %(year)s has been closed by the ministry: reports are no longer accepted",
+                year=period.year,
+            ),
+            code="period_closed",
         )
 
 
@@ -438,7 +448,7 @@ def save_sections(
     read_version: int,
 ) -> None:
     """Save the answers of several sections at once (one new version of the report)."""
-    _check_editable(report)
+    _check_editable(db_session, report)
     if report.version != read_version:
         raise ReportChanged()
     content = json.loads(json.dumps(report.content))
@@ -466,7 +476,7 @@ def add_evidence(
     section_code: str,
     upload: CheckedFile,
 ) -> Evidence:
-    _check_editable(report)
+    _check_editable(db_session, report)
     used = sum(e.size for e in evidence_of(db_session=db_session, report=report))
     if used + upload.size > settings.evidence_max_report_bytes:
         raise TooLarge(
@@ -497,7 +507,7 @@ def add_evidence(
 
 
 def remove_evidence(*, db_session: Session, report: AnnualReport, evidence_id: int) -> Evidence:
-    _check_editable(report)
+    _check_editable(db_session, report)
     evidence = db_session.get(Evidence, evidence_id)
     if evidence is None or evidence.report_id != report.id or evidence.removed_at is not None:
         raise NotFound()

@@ -6,15 +6,18 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from app.auth.models import User
 from app.clock import today
 from app.reports import service
-from app.reports.models import AnnualReport, ReportingPeriod, ReportSubmission
+from app.reports.models import AnnualReport, Evidence, ReportingPeriod, ReportSubmission
+from tests import factories
 from tests.conftest import (
     SIGNATURE,
     add_establishment,
     csrf_of,
     error_summary,
     field_value,
+    flash_text,
     page,
     post_form,
 )
@@ -72,6 +75,52 @@ def test_a_closed_period_refuses_filing(client, db, open_period, operator_with_e
     assert response.status_code == 400
     assert "closed by the ministry" in " ".join(error_summary(response))
     assert _submissions(db) == 0
+
+
+def test_a_closed_period_takes_no_more_answers_or_files(
+    app, client, db, open_period, operator_with_establishment
+):
+    """Closed on the server, not only on the page: a saved form, an upload and a removal posted
+    after the ministry closed the period change nothing, and what was typed is shown again."""
+    operator = db.scalars(select(User).where(User.email == "rosa@hostal.pe")).one()
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    started = factories.report(
+        app,
+        db,
+        operator,
+        operator_with_establishment,
+        open_period,
+        evidence={"policy": ("a.pdf", pdf)},
+    )
+    evidence_id = db.scalars(select(Evidence.id)).one()
+    url = report_url(operator_with_establishment, open_period)
+    version = field_value(client.get(f"{url}/sections/policy"), "version")
+    service.set_period_closed(
+        db_session=db, period=db.get(ReportingPeriod, open_period.id), closed=True
+    )
+    db.commit()
+
+    saved = post_form(
+        client, f"{url}/sections/policy", {"version": version, **COMPLETE["policy"]}, form_page="/"
+    )
+    assert saved.status_code == 400
+    assert "closed by the ministry" in " ".join(error_summary(saved))
+    assert field_value(saved, "narrative") == COMPLETE["policy"]["narrative"]
+    uploaded = client.post(
+        f"{url}/sections/policy/evidence",
+        data={"csrf_token": csrf_of(client, "/")},
+        files={"file": ("b.pdf", pdf, "application/pdf")},
+    )
+    assert uploaded.status_code == 400
+    assert "closed by the ministry" in " ".join(error_summary(uploaded))
+    removed = post_form(client, f"{url}/evidence/{evidence_id}/remove", {}, form_page="/")
+    assert removed.status_code == 303
+    assert "closed by the ministry" in flash_text(client.get(removed.headers["location"]))
+
+    db.expire_all()
+    assert db.get(AnnualReport, started.id).content["sections"]["policy"]["narrative"] is None
+    evidence = db.scalars(select(Evidence)).all()
+    assert [(e.id, e.removed_at) for e in evidence] == [(evidence_id, None)]
 
 
 def test_an_establishment_that_signed_after_the_cut_off_does_not_file(
