@@ -42,7 +42,7 @@ from app.reports import admin_views as period_admin_views
 from app.reports import views as report_views
 from app.reviews import views as review_views
 from app.storage import LocalStorage, StorageFull
-from app.web import PortalMiddleware, login_url, render, security_headers
+from app.web import PortalMiddleware, login_url, render
 
 log = logging.getLogger(__name__)
 
@@ -242,8 +242,5 @@ def _add_error_pages(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> HTMLResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        response = error_page(request, 500)
-        # Answered outside PortalMiddleware (Starlette's last-resort handler): its headers here.
-        secure = request.app.state.settings.secure_cookies or request.url.scheme == "https"
-        response.headers.update(security_headers(secure))
-        return response
+        # Answered outside PortalMiddleware: app/api/problems.py install() adds the headers.
+        return error_page(request, 500)

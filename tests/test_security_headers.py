@@ -84,14 +84,21 @@ def test_the_unexpected_error_page_carries_them(app):
 
     own = create_app(app.state.settings)  # the other tests' app keeps its routes
     own.add_api_route("/broken-for-test", broken)
+    own.add_api_route("/api/v1/broken-for-test", broken)
     try:
         with TestClient(own, raise_server_exceptions=False) as client:
             response = client.get("/broken-for-test")
+            problem = client.get("/api/v1/broken-for-test")
     finally:
         dispose_engines(own)
     assert response.status_code == 500
     assert "Sorry, something went wrong" in response.text or "Lo sentimos" in response.text
     assert_secure_headers(response)
+    # The API's problem details for the same error (issue 17: they had none of the headers).
+    assert problem.status_code == 500
+    assert problem.headers["content-type"].startswith("application/problem+json")
+    assert problem.json()["code"] == "internal_error"
+    assert_secure_headers(problem)
 
 
 def _cookies(response) -> dict[str, str]:  # type: ignore[no-untyped-def]

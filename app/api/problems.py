@@ -19,6 +19,7 @@ from app.db import DATABASE_UNAVAILABLE
 from app.errors import Conflict, DomainError, NotFound, TooLarge
 from app.i18n import _
 from app.storage import StorageFull
+from app.web import security_headers
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "application/problem+json"
@@ -248,6 +249,19 @@ def install(app: FastAPI) -> None:
     ):
         if exc_class not in app.exception_handlers:
             app.add_exception_handler(exc_class, _only_api(None))  # type: ignore[arg-type]
+    # Starlette answers an unexpected error outside every middleware (PortalMiddleware included):
+    # its security headers are set here, on the problem details and the error page alike.
+    app.add_exception_handler(Exception, _with_security_headers(app.exception_handlers[Exception]))
+
+
+def _with_security_headers(handler: Handler) -> Handler:
+    async def handle(request: Request, exc: Exception) -> Response:
+        response = await handler(request, exc)
+        secure = request.app.state.settings.secure_cookies or request.url.scheme == "https"
+        response.headers.update(security_headers(secure))
+        return response
+
+    return handle
 
 
 def _only_api(html_handler: Handler | None) -> Handler:
