@@ -171,14 +171,15 @@ def security_headers(secure: bool) -> dict[str, str]:
     return headers
 
 
-def _secure(request: Request) -> bool:
+def secure_request(request: Request) -> bool:
+    """Whether cookies and headers are those of https (the portal's base URL, or this request)."""
     return request.app.state.settings.secure_cookies or request.url.scheme == "https"
 
 
 def set_session_id(request: Request, response: RedirectResponse | HTMLResponse, sid: str) -> None:
     """Hand the browser a new session id (at sign-in and sign-out)."""
     request.state.sid = sid
-    response.headers.append("set-cookie", session_cookie(sid, _secure(request)))
+    response.headers.append("set-cookie", session_cookie(sid, secure_request(request)))
 
 
 def set_language_cookie(request: Request, response: Response, locale: str) -> None:
@@ -189,7 +190,7 @@ def set_language_cookie(request: Request, response: Response, locale: str) -> No
         max_age=365 * 24 * 3600,
         path="/",
         httponly=True,
-        secure=_secure(request),
+        secure=secure_request(request),
         samesite="lax",
     )
 
@@ -369,7 +370,7 @@ def render(
     response = HTMLResponse(templates.get_template(template).render(page), status_code=status_code)
     if flashes:
         response.delete_cookie(
-            FLASH_COOKIE, path="/", httponly=True, secure=_secure(request), samesite="lax"
+            FLASH_COOKIE, path="/", httponly=True, secure=secure_request(request), samesite="lax"
         )
     response.headers["cache-control"] = "no-store" if page["current_user"] else "no-cache"
     return response
@@ -383,7 +384,12 @@ def redirect(
     if flash:
         value = _flash_serializer(request).dumps([[kind, flash]])
         response.set_cookie(
-            FLASH_COOKIE, value, path="/", httponly=True, secure=_secure(request), samesite="lax"
+            FLASH_COOKIE,
+            value,
+            path="/",
+            httponly=True,
+            secure=secure_request(request),
+            samesite="lax",
         )
     return response
 

@@ -19,7 +19,7 @@ from app.db import DATABASE_UNAVAILABLE
 from app.errors import Conflict, DomainError, NotFound, TooLarge
 from app.i18n import _
 from app.storage import StorageFull
-from app.web import security_headers
+from app.web import secure_request, security_headers
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "application/problem+json"
@@ -257,8 +257,7 @@ def install(app: FastAPI) -> None:
 def _with_security_headers(handler: Handler) -> Handler:
     async def handle(request: Request, exc: Exception) -> Response:
         response = await handler(request, exc)
-        secure = request.app.state.settings.secure_cookies or request.url.scheme == "https"
-        response.headers.update(security_headers(secure))
+        response.headers.update(security_headers(secure_request(request)))
         return response
 
     return handle

@@ -312,12 +312,7 @@ def _check_can_file(
             )
         )
     if period_state(period) == "closed":
-        raise DomainError(
-            _(
-                "The reporting period %(year)s has been closed by the ministry: reports are no longer accepted",
-                year=period.year,
-            )
-        )
+        raise DomainError(_closed_message(period))
     signature = _signature_in_force(db_session, establishment.id)  # type: ignore[arg-type]
     if not must_file(signature, period):
         raise DomainError(
@@ -398,13 +393,14 @@ def _check_editable(db_session: Session, report: AnnualReport) -> None:
     # A closed period is closed here, not only on its pages: no answer or file changes after.
     period = db_session.get(ReportingPeriod, report.period_id)
     if period is not None and period_state(period) == "closed":
-        raise Conflict(
-            _(
-                "The reporting period %(year)s has been closed by the ministry: reports are no longer accepted",
-                year=period.year,
-            ),
-            code="period_closed",
-        )
+        raise Conflict(_closed_message(period), code="period_closed")
+
+
+def _closed_message(period: ReportingPeriod) -> str:
+    return _(
+        "The reporting period %(year)s has been closed by the ministry: reports are no longer accepted",
+        year=period.year,
+    )
 
 
 def _write(
